@@ -1,0 +1,3 @@
+from vkmock.cli import main
+
+main()

@@ -1,0 +1,109 @@
+"""``create_app(settings)``: wires the spec, the store, the routes and the error handlers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from vkmock import auth, fakes, fixtures, spec
+from vkmock.clock import utcnow
+from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
+from vkmock import admin
+from vkmock.routes import bp
+from vkmock.settings import Settings
+from vkmock.store import Store
+
+log = logging.getLogger("vkmock")
+PUBLIC_PREFIXES = ("/openapi.", "/_vkmock/")
+
+
+@dataclass
+class AppState:
+    """What the views share: settings, the store and the clock."""
+
+    settings: Settings
+    store: Store
+    fixtures_dir: Path | None
+    now: Callable[[], datetime] = utcnow
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def world(self, fixture: str | None = None) -> fakes.World:
+        """The world this server was configured with, or the named/path ``fixture``."""
+        s = self.settings
+        reference = fixture or s.fixture
+        if reference:
+            return fixtures.load(fixtures.resolve(reference, self.fixtures_dir), s.seed, s.now)
+        return fakes.generate_world(s.seed, s.count, s.now)
+
+
+def build_store(settings: Settings, fixtures_dir: Path | None) -> Store:
+    """Open (and seed when new) the store; a bad fixture raises ``FixtureError`` before anything is served."""
+    holder = AppState(settings, store=None, fixtures_dir=fixtures_dir)  # type: ignore[arg-type]
+    world = holder.world()  # validate the fixture up front, even for a database that is already seeded
+    return Store(settings.db, lambda: world).open(reset=settings.reset_on_start)
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
+    app = Flask("vkmock")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.strict_slashes = False
+    state = AppState(settings, store or build_store(settings, fixtures_dir), fixtures_dir)
+    app.extensions["vkmock"] = state
+    app.register_blueprint(bp)
+    app.register_blueprint(admin.bp)
+    _install_auth(app, state)
+    _install_errors(app, state)
+    return app
+
+
+def _install_auth(app: Flask, state: AppState) -> None:
+    @app.before_request
+    def require_credentials() -> None:
+        path = request.path
+        if request.method == "OPTIONS" or path.startswith(PUBLIC_PREFIXES):
+            return
+        if not auth.authorized(state.settings, request.headers.get("Authorization")):
+            raise Unauthorized()
+
+
+def _install_errors(app: Flask, state: AppState) -> None:
+    def respond(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+        response = Response(envelope_bytes(status, message), status=status, content_type="application/json")
+        for key, value in (headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.errorhandler(VkmockError)
+    def vkmock_error(exc: VkmockError) -> Response:
+        headers = {"Allow": ", ".join(exc.allowed)} if isinstance(exc, MethodNotAllowed) else None
+        return respond(exc.status_for(state.settings.upstream_quirks), exc.message, headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if exc.code is not None and exc.code < 400:
+            return exc.get_response()  # redirects are not errors
+        if exc.code == 404:
+            return vkmock_error(NotFound(f"Route not found: {request.method} {request.path}"))
+        if exc.code == 405:
+            allowed = sorted(getattr(exc, "valid_methods", None) or [])
+            return vkmock_error(MethodNotAllowed(f"Method {request.method} not allowed", allowed=allowed))
+        status = exc.code or 500
+        return respond(status, exc.name if status != 413 else f"Request body too large (limit {state.settings.max_body} bytes)")
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # never a traceback to the client; the operator sees it on stderr
+        print(f"vkmock: unexpected error on {request.method} {request.path}", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
+        return respond(500, "Internal server error")

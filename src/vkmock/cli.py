@@ -1,0 +1,189 @@
+"""The ``vkmock`` command: serve the mock, make and check fixtures, contract-test a deployment."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from vkmock import fakes, fixtures, server, spec
+from vkmock.settings import DEFAULT_NOW, Settings
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="vkmock")
+def main() -> None:
+    """vkmock: a mock and contract-test server for Bifrost's governance virtual-keys API.
+
+    \b
+    Start the mock:            vkmock serve
+    Contract-test a server:    vkmock contract --base-url http://localhost:8080 --token T
+    Make a fixture:            vkmock fixtures generate --seed 7 --count 50 -o fixtures/mine.json
+    """
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"vkmock: {message}", err=True)
+    sys.exit(code)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--host", default=None, help="Address to bind. [default: 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port to listen on. [default: 8080]")
+@click.option("--seed", type=int, default=None, help="Seed of the generated world. [default: 42]")
+@click.option("--count", type=click.IntRange(0, 100_000), default=None, help="Keys in the generated world. [default: 20]")
+@click.option("--now", default=None, help=f"Anchor instant the world is laid out before (RFC 3339). [default: {DEFAULT_NOW}]")
+@click.option("--fixture", default=None, help="Serve this fixture (a file, or a name from the fixtures directory) instead of a generated world.")
+@click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False), help="Where named fixtures live. [default: ./fixtures]")
+@click.option("--db", default=None, help="SQLite file that keeps the world across restarts and workers. [default: in memory]")
+@click.option("--reset-on-start", is_flag=True, default=None, help="With --db: put the seeded world or fixture back at start.")
+@click.option("--token", "tokens", multiple=True, help="Accept only this Bearer token (repeatable).")
+@click.option("--basic", multiple=True, help="Accept only this USER:PASS with Basic auth (repeatable).")
+@click.option("--no-auth", is_flag=True, default=None, help="Accept requests without credentials.")
+@click.option("--upstream-quirks", is_flag=True, default=None, help="Answer bad input with upstream's own statuses (500 where Bifrost sends 500).")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per worker. [default: 8]")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (they share --db). [default: 1]")
+@click.option("--server", "server_name", type=click.Choice(server.SERVERS), default=None, help="WSGI server. [default: waitress]")
+@click.option("--max-body", type=click.IntRange(1024), default=None, help="Largest request body in bytes (413 above). [default: 1048576]")
+@click.option("--quiet", is_flag=True, default=None, help="Print nothing at start.")
+def serve(**options: Any) -> None:
+    """Serve the virtual-keys API on a real WSGI server until Ctrl-C.
+
+    \b
+    Examples:
+      vkmock serve                                   # 20 seeded keys on http://127.0.0.1:8080
+      vkmock serve --seed 7 --count 200 --port 9000
+      vkmock serve --fixture exhausted               # a named scenario from fixtures/
+      vkmock serve --db world.sqlite3 --workers 2    # state survives restarts, shared by workers
+      vkmock serve --token s3cret                    # only 'Authorization: Bearer s3cret' passes
+    """
+    options["server"] = options.pop("server_name")
+    try:
+        settings = Settings.from_env(**options)
+    except ValueError as exc:
+        _fail(str(exc))
+    from vkmock.app import build_store, create_app
+
+    fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
+    with server.shared_database(settings) as settings:
+        try:
+            store = build_store(settings, fixtures_dir)
+        except fixtures.FixtureError as exc:
+            _fail(f"refusing to start: bad fixture: {exc}")
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(f"refusing to start: {exc}")
+        count = store.count()
+        if settings.workers > 1:
+            store.close()  # every worker opens its own connection after the fork
+            store = None
+        try:
+            sock = server.bind(settings.host, settings.port)
+        except OSError as exc:
+            _fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+        port = sock.getsockname()[1]
+        settings = settings.replace(port=port)
+        if not settings.quiet:
+            _banner(settings, count)
+
+        def make_app() -> Any:
+            return create_app(settings, store=store if settings.workers <= 1 else None)
+
+        try:
+            server.run(make_app, settings.replace(reset_on_start=False), sock)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if not settings.quiet:
+                click.echo("vkmock: stopped", err=True)
+
+
+def _banner(settings: Settings, count: int) -> None:
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    url = f"http://{host}:{settings.port}"
+    what = f"fixture {settings.fixture}" if settings.fixture else f"seed {settings.seed}"
+    click.echo(f"vkmock: serving {count} virtual keys ({what}) on {url}  [{settings.server}, "
+               f"{settings.workers} worker(s), {'db ' + settings.db if settings.db else 'in-memory db'}]")
+    if settings.auth_mode == "off":
+        header = ""
+    elif settings.auth_mode == "any":
+        header = "-H 'Authorization: Bearer any-token' "
+    else:
+        header = "-H 'Authorization: Bearer <your --token>' "
+    click.echo(f"  try: curl {header}{url}/api/governance/virtual-keys")
+    click.echo(f"  spec: {url}/openapi.yaml   health: {url}/_vkmock/health   stop: Ctrl-C")
+    if not server.is_loopback(settings.host) and settings.auth_mode != "strict":
+        click.secho(
+            f"WARNING: listening on {settings.host}, reachable from other machines, and accepting "
+            f"{'any request' if settings.auth_mode == 'off' else 'any credential'}. "
+            "Use --token or --basic, or bind 127.0.0.1.",
+            fg="red", bold=True, err=True,
+        )
+
+
+@main.group(context_settings=CONTEXT)
+def fixtures_group() -> None:
+    """Make, check and list fixture files (list bodies as Bifrost returns them)."""
+
+
+main.add_command(fixtures_group, name="fixtures")
+
+
+@fixtures_group.command("generate", context_settings=CONTEXT)
+@click.option("--seed", type=int, default=42, show_default=True, help="Seed of the world.")
+@click.option("--count", type=click.IntRange(0, 100_000), default=20, show_default=True, help="Number of keys.")
+@click.option("--now", default=DEFAULT_NOW, show_default=True, help="Anchor instant (RFC 3339).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (.json or .yaml). [default: stdout, JSON]")
+def fixtures_generate(seed: int, count: int, now: str, output: str | None) -> None:
+    """Write a seeded world as a fixture file.
+
+    \b
+    Example:
+      vkmock fixtures generate --seed 7 --count 1000 -o fixtures/large.json
+    """
+    try:
+        world = fakes.generate_world(seed, count, now)
+    except ValueError as exc:
+        _fail(str(exc))
+    body = {"virtual_keys": world.virtual_keys, "count": len(world.virtual_keys)}
+    if output and output.endswith((".yaml", ".yml")):
+        text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
+    else:
+        text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"vkmock: wrote {count} keys to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@fixtures_group.command("validate", context_settings=CONTEXT)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def fixtures_validate(files: tuple[str, ...]) -> None:
+    """Check fixture files against the bundled spec; exit 1 at the first bad one, naming it.
+
+    \b
+    Example:
+      vkmock fixtures validate fixtures/*.json saved-from-staging.json
+    """
+    for file in files:
+        try:
+            fixtures.check(fixtures.read(Path(file)), file)
+        except fixtures.FixtureError as exc:
+            click.echo(f"INVALID {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"ok      {file}")
+
+
+@fixtures_group.command("list", context_settings=CONTEXT)
+@click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False), help="Directory to list. [default: ./fixtures]")
+def fixtures_list(fixtures_dir: str | None) -> None:
+    """List the named scenarios that --fixture NAME can load."""
+    directory = Path(fixtures_dir) if fixtures_dir else spec.default_fixtures_dir()
+    for name in fixtures.available(directory):
+        click.echo(name)

@@ -1,0 +1,111 @@
+"""One error tree and one envelope builder: every error vkmock sends is a Bifrost ``BifrostError``.
+
+The tree::
+
+    VkmockError                 status, message, upstream_status
+    ├── BadRequest              400  malformed JSON, wrong types, a broken validation rule
+    ├── Unauthorized            401  missing or wrong credentials
+    ├── Forbidden               403  admin routes from a non-loopback client without a token
+    ├── NotFound                404  unknown key, route, or a reference named in a body
+    ├── MethodNotAllowed        405  (carries the allowed methods for the ``Allow`` header)
+    ├── Conflict                409  duplicate name, or a body that conflicts with the stored key
+    ├── PayloadTooLarge         413  body over ``--max-body``
+    └── InternalError           500  never raised for bad input; a bug or an injected fault
+
+``upstream_status`` is the status real Bifrost answers for the same input when it differs (it answers 500 to
+several input errors). ``vkmock serve --upstream-quirks`` sends that status instead; the message is the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vkmock.jsonio import go_dumps
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "InternalError",
+    "MethodNotAllowed",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "VkmockError",
+    "envelope",
+    "envelope_bytes",
+]
+
+UPDATE_PREFIX = "Failed to update virtual key: "
+
+
+class VkmockError(Exception):
+    status = 500
+
+    def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.upstream_status = upstream_status
+
+    def status_for(self, upstream_quirks: bool) -> int:
+        if upstream_quirks and self.upstream_status is not None:
+            return self.upstream_status
+        return self.status
+
+    def prefixed(self, prefix: str) -> VkmockError:
+        """The same error with ``prefix`` in front of its message (PUT wraps most messages)."""
+        clone = type(self)(prefix + self.message, upstream_status=self.upstream_status)
+        return clone
+
+
+class BadRequest(VkmockError):
+    status = 400
+
+
+class Unauthorized(VkmockError):
+    status = 401
+
+    def __init__(self, message: str = "Unauthorized", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+
+
+class Forbidden(VkmockError):
+    status = 403
+
+
+class NotFound(VkmockError):
+    status = 404
+
+
+class MethodNotAllowed(VkmockError):
+    status = 405
+
+    def __init__(self, message: str, *, allowed: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.allowed = allowed or []
+
+
+class Conflict(VkmockError):
+    status = 409
+
+
+class PayloadTooLarge(VkmockError):
+    status = 413
+
+
+class InternalError(VkmockError):
+    status = 500
+
+
+def envelope(status: int, message: str) -> dict[str, Any]:
+    """The body upstream's ``SendError`` produces, field for field."""
+    return {
+        "is_bifrost_error": False,
+        "status_code": status,
+        "error": {"message": message},
+        "extra_fields": {},
+    }
+
+
+def envelope_bytes(status: int, message: str) -> bytes:
+    return go_dumps(envelope(status, message))

@@ -1,0 +1,96 @@
+"""JSON in and out the way Bifrost's Go server does it.
+
+Out: compact, ``<``, ``>`` and ``&`` escaped as ``\\u003c`` and friends, U+2028/2029 escaped, a trailing newline,
+integral floats written without ``.0`` (Go writes ``100``, Python ``100.0``).
+
+In: strict. Invalid UTF-8, ``NaN``/``Infinity`` literals, numbers that overflow a float, nesting deeper than
+``MAX_DEPTH`` and empty bodies are all ``InvalidJSON`` (upstream answers every one with 400 "Invalid JSON").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MAX_DEPTH = 64
+
+_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_BACKSLASH_PAIR = re.compile(r"\\(.)")
+_GO_SHORT_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
+
+
+class InvalidJSON(ValueError):
+    """The request body is not JSON upstream's decoder would accept."""
+
+
+def go_number(value: Any) -> Any:
+    """An integral float as an int, so it serialises as Go does (``100`` not ``100.0``)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+def go_dumps_str(obj: Any) -> str:
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_ESCAPES)
+    if "\\b" in text or "\\f" in text:
+        text = _BACKSLASH_PAIR.sub(lambda m: _GO_SHORT_ESCAPES.get(m.group(1), m.group(0)), text)
+    return text
+
+
+def go_dumps(obj: Any) -> bytes:
+    """Serialise ``obj`` as Go's ``json.Encoder`` would, newline included."""
+    return (go_dumps_str(obj) + "\n").encode("utf-8")
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidJSON(f"{name} is not valid JSON")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise InvalidJSON("number out of range")
+    return value
+
+
+def _depth_ok(data: bytes) -> bool:
+    depth = 0
+    deepest = 0
+    in_string = False
+    escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return False
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def parse_body(data: bytes) -> Any:
+    """Decode a request body, raising ``InvalidJSON`` for anything upstream would refuse."""
+    if not data.strip():
+        raise InvalidJSON("empty body")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidJSON("body is not UTF-8") from exc
+    if (data.count(b"[") + data.count(b"{") > MAX_DEPTH) and not _depth_ok(data):
+        raise InvalidJSON("nesting too deep")
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSON(str(exc)) from exc

@@ -1,0 +1,90 @@
+"""One ``Settings`` object: the only home of vkmock's defaults.
+
+Every field can be set from the environment as ``VKMOCK_<FIELD>`` (for example ``VKMOCK_PORT=9000``,
+``VKMOCK_TOKENS=a,b``); command-line options override the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENV_PREFIX = "VKMOCK_"
+
+#: The instant the seeded world is laid out around; fixed so bodies are byte-identical across restarts.
+DEFAULT_NOW = "2026-11-01T12:00:00Z"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # network
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+    workers: int = 1
+    server: str = "waitress"
+    # the world
+    seed: int = 42
+    count: int = 20
+    now: str = DEFAULT_NOW
+    fixture: str | None = None
+    fixtures_dir: str | None = None
+    db: str | None = None
+    reset_on_start: bool = False
+    # behaviour
+    tokens: tuple[str, ...] = ()
+    basic: tuple[str, ...] = ()
+    no_auth: bool = False
+    upstream_quirks: bool = False
+    max_body: int = 1024 * 1024
+    admin_token: str | None = None
+    cors_origins: tuple[str, ...] = ()
+    journal_size: int = 500
+    quiet: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``VKMOCK_*`` variables, then ``overrides`` (``None`` values are ignored)."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and f.name != "extra":
+                values[f.name] = _coerce(f.name, f.type, raw)
+        for key, value in overrides.items():
+            if value is None or (isinstance(value, tuple) and not value and key in values):
+                continue
+            values[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def auth_mode(self) -> str:
+        """``off``, ``strict`` (specific credentials) or ``any`` (any well-formed credential)."""
+        if self.no_auth:
+            return "off"
+        return "strict" if (self.tokens or self.basic) else "any"
+
+
+def _coerce(name: str, annotation: Any, raw: str) -> Any:
+    kind = str(annotation)
+    try:
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if kind == "bool":
+            if raw.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.strip().lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+    return raw

@@ -1,0 +1,331 @@
+"""The world's state in SQLite: CRUD, reset, load and dump. No Flask, no HTTP, no spec.
+
+Each virtual key is one row; its ``doc`` column holds the key exactly as it is served (Go-style JSON), so a
+read never re-serialises and a write rewrites only the key it changes. Names are unique by a database index.
+Every write runs in one ``BEGIN IMMEDIATE`` transaction that also bumps ``meta.version`` and logs the changed id
+in ``changes``: a failing write leaves nothing behind, and other worker processes on the same file catch up by
+re-reading only the keys that changed since their last look.
+
+Two views, as upstream has: the database view (``from_memory`` absent) reads rows, the memory view
+(``from_memory=true``) reads this process's in-memory copy, which is brought in step after every write. The
+list body of each view is built once per version and reused until the next write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from vkmock.clock import ts_micros
+from vkmock.errors import Conflict, NotFound
+from vkmock.fakes import IDS_PER_RECORD, Catalogue, World
+from vkmock.jsonio import go_dumps_str
+
+DUPLICATE_NAME = "a record with this name already exists. Please use a different value"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS virtual_keys (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_us INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS virtual_keys_name ON virtual_keys(name);
+CREATE INDEX IF NOT EXISTS virtual_keys_order ON virtual_keys(created_us, id);
+CREATE TABLE IF NOT EXISTS changes (version INTEGER PRIMARY KEY, vk_id TEXT NOT NULL);
+"""
+CHANGES_KEPT = 5_000
+FULL_RELOAD = "*"
+
+
+@dataclass
+class Ids:
+    """Allocates integer ids (provider configs, MCP configs) inside a write transaction."""
+
+    next_provider_config: int
+    next_mcp_config: int
+
+    def provider_config(self) -> int:
+        self.next_provider_config += 1
+        return self.next_provider_config - 1
+
+    def mcp_config(self) -> int:
+        self.next_mcp_config += 1
+        return self.next_mcp_config - 1
+
+
+class Store:
+    def __init__(self, path: str | None, world: Callable[[], World]) -> None:
+        self.path = path
+        self.shared = path is not None and path != ":memory:"
+        self._world_factory = world
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            path or ":memory:", check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        if self.shared:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(SCHEMA)
+        self._version = -1
+        self._records: dict[str, dict[str, Any]] = {}
+        self._docs: dict[str, str] = {}
+        self._sort: dict[str, tuple[int, str]] = {}
+        self._order: list[str] | None = None
+        self._list_cache: dict[str, tuple[int, bytes]] = {}
+        self.catalogue = Catalogue()
+        self.now = ""
+
+    # ---- life cycle ---------------------------------------------------------------------------------
+
+    def open(self, reset: bool = False) -> Store:
+        """Seed the database when it is new (or when ``reset``), then load this process's memory view."""
+        with self._lock, self._write() as db:
+            empty = db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone() is None
+            if empty or reset:
+                self._load_world(db, self._world_factory())
+        self.sync(force=True)
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def reset(self, world: World | None = None) -> None:
+        """Put the seeded world (or ``world``) back, in one transaction."""
+        with self._lock, self._write() as db:
+            self._load_world(db, world or self._world_factory())
+        self.sync()
+
+    def _load_world(self, db: sqlite3.Connection, world: World) -> None:
+        db.execute("DELETE FROM virtual_keys")
+        rows = []
+        for record in world.virtual_keys:
+            rows.append((record["id"], record["name"], ts_micros(record["created_at"]), go_dumps_str(record)))
+        try:
+            db.executemany("INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)", rows)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"the world has two keys with the same id or name ({exc})") from exc
+        top_pc = max((pc["id"] for vk in world.virtual_keys for pc in vk["provider_configs"]), default=0)
+        top_mcp = max((mc["id"] for vk in world.virtual_keys for mc in vk["mcp_configs"]), default=0)
+        first_free = len(world.virtual_keys) * IDS_PER_RECORD + 1
+        self._set_meta(db, "next_provider_config", max(top_pc + 1, first_free))
+        self._set_meta(db, "next_mcp_config", max(top_mcp + 1, first_free))
+        self._set_meta(db, "catalogue", json.dumps(world.catalogue.to_dict()))
+        self._set_meta(db, "now", world.now)
+        self._bump(db, FULL_RELOAD)
+
+    # ---- transactions -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+
+    @staticmethod
+    def _set_meta(db: sqlite3.Connection, key: str, value: Any) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    @staticmethod
+    def _meta(db: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _bump(self, db: sqlite3.Connection, vk_id: str) -> int:
+        version = int(self._meta(db, "version", "0") or 0) + 1
+        self._set_meta(db, "version", version)
+        db.execute("INSERT OR REPLACE INTO changes (version, vk_id) VALUES (?, ?)", (version, vk_id))
+        if version % 500 == 0:
+            db.execute("DELETE FROM changes WHERE version <= ?", (version - CHANGES_KEPT,))
+        return version
+
+    def _ids(self, db: sqlite3.Connection) -> Ids:
+        return Ids(
+            int(self._meta(db, "next_provider_config", "1") or 1),
+            int(self._meta(db, "next_mcp_config", "1") or 1),
+        )
+
+    def _save_ids(self, db: sqlite3.Connection, ids: Ids) -> None:
+        self._set_meta(db, "next_provider_config", ids.next_provider_config)
+        self._set_meta(db, "next_mcp_config", ids.next_mcp_config)
+
+    # ---- keeping the memory view in step ---------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def sync(self, force: bool = False) -> int:
+        """Bring this process's memory view up to the database's version; returns that version."""
+        with self._lock:
+            if not force and not self.shared and self._version >= 0:
+                return self._version
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version == self._version and not force:
+                return version
+            changed = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT vk_id FROM changes WHERE version > ? ORDER BY version", (self._version,)
+                )
+            ]
+            oldest = self._db.execute("SELECT MIN(version) FROM changes").fetchone()[0]
+            gap = self._version >= 0 and (oldest is None or oldest > self._version + 1)
+            if force or gap or FULL_RELOAD in changed or self._version < 0:
+                self._reload_all()
+            else:
+                for vk_id in dict.fromkeys(changed):
+                    self._reload_one(vk_id)
+            self._version = version
+            return version
+
+    def _reload_all(self) -> None:
+        self._records.clear()
+        self._docs.clear()
+        self._sort.clear()
+        for vk_id, created_us, doc in self._db.execute("SELECT id, created_us, doc FROM virtual_keys"):
+            self._remember(vk_id, created_us, doc)
+        self.catalogue = Catalogue.from_dict(json.loads(self._meta(self._db, "catalogue", "{}") or "{}"))
+        self.now = self._meta(self._db, "now", "") or ""
+        self._order = None
+
+    def _reload_one(self, vk_id: str) -> None:
+        row = self._db.execute("SELECT created_us, doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
+        self._forget(vk_id)
+        if row:
+            self._remember(vk_id, row[0], row[1])
+        self._order = None
+
+    def _remember(self, vk_id: str, created_us: int, doc: str) -> None:
+        self._records[vk_id] = json.loads(doc)
+        self._docs[vk_id] = doc
+        self._sort[vk_id] = (created_us, vk_id)
+
+    def _forget(self, vk_id: str) -> None:
+        self._records.pop(vk_id, None)
+        self._docs.pop(vk_id, None)
+        self._sort.pop(vk_id, None)
+
+    # ---- reads --------------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        self.sync()
+        return len(self._records)
+
+    def list_bytes(self, from_memory: bool = False) -> bytes:
+        """The list body ``{"virtual_keys": [...], "count": N}`` of one view, built once per version."""
+        with self._lock:
+            version = self.sync()
+            view = "memory" if from_memory else "db"
+            cached = self._list_cache.get(view)
+            if cached and cached[0] == version:
+                return cached[1]
+            if from_memory:
+                if self._order is None:
+                    self._order = sorted(self._records, key=self._sort.__getitem__)
+                docs = [self._docs[vk_id] for vk_id in self._order]
+            else:
+                docs = [r[0] for r in self._db.execute("SELECT doc FROM virtual_keys ORDER BY created_us, id")]
+            body = ('{"virtual_keys":[' + ",".join(docs) + '],"count":' + str(len(docs)) + "}\n").encode()
+            self._list_cache[view] = (version, body)
+            return body
+
+    def get_doc(self, vk_id: str, from_memory: bool = False) -> str | None:
+        """One key as served (JSON text), or ``None``."""
+        with self._lock:
+            self.sync()
+            if from_memory:
+                return self._docs.get(vk_id)
+            row = self._db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
+            return row[0] if row else None
+
+    def get(self, vk_id: str) -> dict[str, Any] | None:
+        doc = self.get_doc(vk_id)
+        return json.loads(doc) if doc is not None else None
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every key, in list order (a copy)."""
+        return json.loads(self.list_bytes())["virtual_keys"]
+
+    def dump(self) -> dict[str, Any]:
+        """The world as a fixture: the list body exactly as served."""
+        return json.loads(self.list_bytes())
+
+    # ---- writes -------------------------------------------------------------------------------------
+
+    def create(self, build: Callable[[Ids, Catalogue], dict[str, Any]], *, conflict_status: int = 500) -> str:
+        """Insert the key ``build`` returns; returns its JSON text. ``Conflict`` on a duplicate name."""
+        with self._write() as db:
+            ids = self._ids(db)
+            record = build(ids, self.catalogue)
+            doc = go_dumps_str(record)
+            try:
+                db.execute(
+                    "INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)",
+                    (record["id"], record["name"], ts_micros(record["created_at"]), doc),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(DUPLICATE_NAME, upstream_status=conflict_status) from exc
+            self._save_ids(db, ids)
+            version = self._bump(db, record["id"])
+        self._after_write(version, record["id"])
+        return doc
+
+    def update(
+        self,
+        vk_id: str,
+        change: Callable[[dict[str, Any], Ids, Catalogue], dict[str, Any]],
+        *,
+        conflict_status: int = 400,
+        prefix: str = "",
+    ) -> str:
+        """Replace key ``vk_id`` with ``change(current)``; returns its JSON text. ``NotFound`` when absent."""
+        with self._write() as db:
+            row = db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
+            if row is None:
+                raise NotFound("Virtual key not found")
+            ids = self._ids(db)
+            record = change(json.loads(row[0]), ids, self.catalogue)
+            doc = go_dumps_str(record)
+            try:
+                db.execute("UPDATE virtual_keys SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, vk_id))
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(prefix + DUPLICATE_NAME, upstream_status=conflict_status) from exc
+            self._save_ids(db, ids)
+            version = self._bump(db, vk_id)
+        self._after_write(version, vk_id)
+        return doc
+
+    def delete(self, vk_id: str) -> None:
+        """Hard delete (the key's configs, budgets and limits live in its row and go with it)."""
+        with self._write() as db:
+            if db.execute("DELETE FROM virtual_keys WHERE id = ?", (vk_id,)).rowcount == 0:
+                raise NotFound("Virtual key not found")
+            version = self._bump(db, vk_id)
+        self._after_write(version, vk_id)
+
+    def _after_write(self, version: int, vk_id: str) -> None:
+        with self._lock:
+            if self._version == version - 1:
+                self._reload_one(vk_id)
+                self._version = version
+            else:
+                self.sync()
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
