@@ -1,8 +1,10 @@
 """Who may call the Bifrost API: the three modes of ``Settings.auth_mode``.
 
 - ``any`` (default, like Prism): any well-formed ``Authorization`` passes: ``Bearer <token>`` or
-  ``Basic base64(user:pass)``. A virtual key (``Bearer sk-bf-...``) is refused, as upstream refuses it on
-  management APIs.
+  ``Basic base64(user:pass)``. Refused: a virtual key (``Bearer sk-bf-...``), as upstream refuses it on
+  management APIs, and a credential that contains the word ``invalid`` (any case), so that a frontend can see
+  its 401 path with ``Bearer invalid`` and contract tools that probe with a marked-invalid credential see auth
+  enforced.
 - ``strict``: only the ``--token`` values (Bearer) and ``--basic USER:PASS`` pairs (Basic, or Bearer with the
   base64 pair, which upstream also accepts) pass.
 - ``off``: every request passes, as an upstream server without auth configured behaves.
@@ -48,12 +50,14 @@ def authorized(settings: Settings, header: str | None) -> bool:
         if credential.lower().startswith("sk-bf-"):
             return False
         if mode == "any":
-            return True
+            return "invalid" not in credential.lower()
         pair = _decode_basic(credential)
         return _one_of(credential, settings.tokens) or (pair is not None and _one_of(pair, settings.basic))
     if scheme == "basic":
         pair = _decode_basic(credential)
         if pair is None:
             return False
-        return mode == "any" or _one_of(pair, settings.basic)
+        if mode == "any":
+            return "invalid" not in pair.lower()
+        return _one_of(pair, settings.basic)
     return False

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-UInt = Annotated[int, Field(ge=0, le=2**63 - 1)]
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts ``5.0`` as an integer, so vkmock accepts it (Go's decoder would not)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1), BeforeValidator(_integral)]
+UInt = Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_integral)]
 
 
 class _Request(BaseModel):

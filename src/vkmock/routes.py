@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 
 from vkmock import rules, spec
-from vkmock.errors import PayloadTooLarge
+from vkmock.errors import UPDATE_PREFIX, NotFound, PayloadTooLarge
 
 bp = Blueprint("bifrost", __name__)
 BASE = "/api/governance/virtual-keys"
@@ -59,7 +59,7 @@ def create_virtual_key() -> Response:
 def get_virtual_key(vk_id: str) -> Response:
     doc = state().store.get_doc(vk_id, from_memory=_from_memory())
     if doc is None:
-        raise rules.NotFound("Virtual key not found")
+        raise NotFound("Virtual key not found")
     return json_response(('{"virtual_key":' + doc + "}\n").encode())
 
 
@@ -67,7 +67,7 @@ def get_virtual_key(vk_id: str) -> Response:
 def update_virtual_key(vk_id: str) -> Response:
     st = state()
     change = rules.parse_update(read_body(), st.now)
-    doc = st.store.update(vk_id, change, conflict_status=400, prefix=rules.UPDATE_PREFIX)
+    doc = st.store.update(vk_id, change, conflict_status=400, prefix=UPDATE_PREFIX)
     return json_response(_message("Virtual key updated successfully", doc))
 
 

@@ -7,7 +7,9 @@ and references (provider keys, MCP clients) are looked up.
 The order of checks and every message follow upstream's handler. Statuses: a rule that upstream answers with
 400 is 400 here too; where upstream answers an input error with 500, vkmock answers 400 when the body alone is
 wrong, 404 when it names something that does not exist and 409 when it conflicts with the stored key, and
-records upstream's status as ``upstream_status`` for ``--upstream-quirks``.
+records upstream's status as ``upstream_status`` for ``--upstream-quirks``. A 404 is kept for "Virtual key
+not found": a body naming a provider key, MCP client or config that does not exist is a 409 (a 404 would read
+as "the key you just created is gone" to contract tools).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from vkmock import durations, spec
 from vkmock.clock import format_ts
-from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
+from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, VkmockError
 from vkmock.fakes import Catalogue
 from vkmock.jsonio import InvalidJSON, go_number, parse_body
 from vkmock.models import (
@@ -51,8 +53,7 @@ def _decode(body: bytes, model: type[BaseModel]) -> tuple[Any, dict[str, Any]]:
         raw = parse_body(body)
     except InvalidJSON as exc:
         raise BadRequest(INVALID_JSON) from exc
-    if raw is None:  # Go decodes `null` into a zero struct without complaint
-        raw = {}
+    # Go would decode a `null` body into a zero struct; the spec says the body is an object, so vkmock refuses it
     if not isinstance(raw, dict):
         raise BadRequest(INVALID_JSON)
     try:
@@ -137,7 +138,8 @@ def _mcp_names(configs: list[MCPConfigRequest] | None) -> None:
     for config in configs or []:
         name = config.mcp_client_name or ""
         if name in seen:
-            raise BadRequest(f"duplicate mcp_client_name: {name}")
+            # upstream: 400; the spec cannot say "unique by name", so a 400 would contradict it: 409
+            raise Conflict(f"duplicate mcp_client_name: {name}", upstream_status=400)
         seen.add(name)
         _whitelist(config.tools_to_execute, f"tools_to_execute for mcp client {name}")
 
@@ -197,7 +199,7 @@ def resolve_keys(provider: str, key_ids: list[str] | None, catalogue: Catalogue)
         return [dict(key) for key in available]
     found = [dict(key) for key in available if key["key_id"] in set(key_ids)]
     if len(found) != len(key_ids):
-        raise NotFound(
+        raise Conflict(
             f"some keys not found for provider {provider}: expected {len(key_ids)}, found {len(found)}",
             upstream_status=500,
         )
@@ -208,7 +210,7 @@ def mcp_config(config_id: int, vk_id: str, request: MCPConfigRequest, catalogue:
     name = request.mcp_client_name or ""
     client = catalogue.mcp_clients.get(name)
     if client is None:
-        raise NotFound(MCP_CLIENT_NOT_FOUND, upstream_status=500)
+        raise Conflict(MCP_CLIENT_NOT_FOUND, upstream_status=500)
     return {
         "id": config_id,
         "virtual_key_id": vk_id,
@@ -454,7 +456,7 @@ def _apply_update(current: Record, request: UpdateVirtualKeyRequest, ids: Ids, c
             if item.id is not None:
                 old = existing.get(item.id)
                 if old is None:
-                    raise NotFound(f"provider config {item.id} does not belong to this virtual key",
+                    raise Conflict(f"provider config {item.id} does not belong to this virtual key",
                                    upstream_status=500)
                 config_id = item.id
                 budget = old.get("budget")
@@ -473,7 +475,7 @@ def _apply_update(current: Record, request: UpdateVirtualKeyRequest, ids: Ids, c
         mcps = []
         for mcp in request.mcp_configs:
             if mcp.id is not None and mcp.id not in existing_mcp:
-                raise NotFound(f"MCP config {mcp.id} does not belong to this virtual key", upstream_status=500)
+                raise Conflict(f"MCP config {mcp.id} does not belong to this virtual key", upstream_status=500)
             config_id = mcp.id if mcp.id is not None else ids.mcp_config()
             mcps.append(mcp_config(config_id, vk_id, mcp, catalogue))
         record["mcp_configs"] = mcps
