@@ -11,6 +11,7 @@ import click
 import yaml
 
 from vkmock import fakes, fixtures, server, spec
+from vkmock.clock import ts_micros
 from vkmock.settings import DEFAULT_NOW, Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -140,7 +141,7 @@ main.add_command(fixtures_group, name="fixtures")
 @click.option("--now", default=DEFAULT_NOW, show_default=True, help="Anchor instant (RFC 3339).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (.json or .yaml). [default: stdout, JSON]")
 def fixtures_generate(seed: int, count: int, now: str, output: str | None) -> None:
-    """Write a seeded world as a fixture file.
+    """Write a seeded world as a fixture file, in the order the list serves it.
 
     \b
     Example:
@@ -150,7 +151,8 @@ def fixtures_generate(seed: int, count: int, now: str, output: str | None) -> No
         world = fakes.generate_world(seed, count, now)
     except ValueError as exc:
         _fail(str(exc))
-    body = {"virtual_keys": world.virtual_keys, "count": len(world.virtual_keys)}
+    served = sorted(world.virtual_keys, key=lambda vk: (ts_micros(vk["created_at"]), vk["id"]))  # as listed
+    body = {"virtual_keys": served, "count": len(served)}
     if output and output.endswith((".yaml", ".yml")):
         text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
     else:

@@ -47,13 +47,16 @@ class RateLimitRequest(_Request):
 
 
 class ProviderConfigRequest(_Request):
-    id: UInt | None = None
     provider: str | None = None
     weight: float | None = None
     allowed_models: list[str] | None = None
     budget: CreateBudgetRequest | None = None
     rate_limit: RateLimitRequest | None = None
     key_ids: list[str] | None = None
+
+
+class UpdateProviderConfigRequest(ProviderConfigRequest):
+    id: UInt | None = None
 
 
 class MCPConfigRequest(_Request):
@@ -75,7 +78,7 @@ class CreateVirtualKeyRequest(_Request):
 
 
 class UpdateVirtualKeyRequest(CreateVirtualKeyRequest):
-    pass
+    provider_configs: list[UpdateProviderConfigRequest] | None = None  # type: ignore[assignment]
 
 
 # ---- responses ------------------------------------------------------------------------------------------
@@ -264,6 +267,6 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "CreateRateLimitRequest": RateLimitRequest,
     "UpdateRateLimitRequest": RateLimitRequest,
     "CreateProviderConfigRequest": ProviderConfigRequest,
-    "UpdateProviderConfigRequest": ProviderConfigRequest,
+    "UpdateProviderConfigRequest": UpdateProviderConfigRequest,
     "MCPConfigRequest": MCPConfigRequest,
 }
