@@ -419,13 +419,15 @@ def parse_update(body: bytes, now: Now) -> Callable[[Record, Ids, Catalogue], Re
         _mcp_names(request.mcp_configs)
     except VkmockError as exc:
         raise exc.prefixed(UPDATE_PREFIX) from exc
-    _schema_net("UpdateVirtualKeyRequest", raw, UPDATE_PREFIX)
 
     def change(current: Record, ids: Ids, catalogue: Catalogue) -> Record:
         try:
-            return _apply_update(current, request, ids, catalogue, now())
+            record = _apply_update(current, request, ids, catalogue, now())
         except VkmockError as exc:
             raise exc.prefixed(UPDATE_PREFIX) from exc
+        # after upstream's own checks (some depend on the stored key), so their messages come first
+        _schema_net("UpdateVirtualKeyRequest", raw, UPDATE_PREFIX)
+        return record
 
     return change
 
