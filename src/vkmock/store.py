@@ -99,9 +99,10 @@ class Store:
 
     def reset(self, world: World | None = None) -> None:
         """Put the seeded world (or ``world``) back, in one transaction."""
-        with self._lock, self._write() as db:
-            self._load_world(db, world or self._world_factory())
-        self.sync()
+        with self._lock:
+            with self._write() as db:
+                self._load_world(db, world or self._world_factory())
+            self.sync(force=True)
 
     def _load_world(self, db: sqlite3.Connection, world: World) -> None:
         db.execute("DELETE FROM virtual_keys")
@@ -269,20 +270,21 @@ class Store:
 
     def create(self, build: Callable[[Ids, Catalogue], dict[str, Any]], *, conflict_status: int = 500) -> str:
         """Insert the key ``build`` returns; returns its JSON text. ``Conflict`` on a duplicate name."""
-        with self._write() as db:
-            ids = self._ids(db)
-            record = build(ids, self.catalogue)
-            doc = go_dumps_str(record)
-            try:
-                db.execute(
-                    "INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)",
-                    (record["id"], record["name"], ts_micros(record["created_at"]), doc),
-                )
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(DUPLICATE_NAME, upstream_status=conflict_status) from exc
-            self._save_ids(db, ids)
-            version = self._bump(db, record["id"])
-        self._after_write(version, record["id"])
+        with self._lock:  # held until the memory view has the write too
+            with self._write() as db:
+                ids = self._ids(db)
+                record = build(ids, self.catalogue)
+                doc = go_dumps_str(record)
+                try:
+                    db.execute(
+                        "INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)",
+                        (record["id"], record["name"], ts_micros(record["created_at"]), doc),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise Conflict(DUPLICATE_NAME, upstream_status=conflict_status) from exc
+                self._save_ids(db, ids)
+                version = self._bump(db, record["id"])
+            self._after_write(version, record["id"])
         return doc
 
     def update(
@@ -294,37 +296,39 @@ class Store:
         prefix: str = "",
     ) -> str:
         """Replace key ``vk_id`` with ``change(current)``; returns its JSON text. ``NotFound`` when absent."""
-        with self._write() as db:
-            row = db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
-            if row is None:
-                raise NotFound("Virtual key not found")
-            ids = self._ids(db)
-            record = change(json.loads(row[0]), ids, self.catalogue)
-            doc = go_dumps_str(record)
-            try:
-                db.execute("UPDATE virtual_keys SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, vk_id))
-            except sqlite3.IntegrityError as exc:
-                raise Conflict(prefix + DUPLICATE_NAME, upstream_status=conflict_status) from exc
-            self._save_ids(db, ids)
-            version = self._bump(db, vk_id)
-        self._after_write(version, vk_id)
+        with self._lock:
+            with self._write() as db:
+                row = db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
+                if row is None:
+                    raise NotFound("Virtual key not found")
+                ids = self._ids(db)
+                record = change(json.loads(row[0]), ids, self.catalogue)
+                doc = go_dumps_str(record)
+                try:
+                    db.execute("UPDATE virtual_keys SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, vk_id))
+                except sqlite3.IntegrityError as exc:
+                    raise Conflict(prefix + DUPLICATE_NAME, upstream_status=conflict_status) from exc
+                self._save_ids(db, ids)
+                version = self._bump(db, vk_id)
+            self._after_write(version, vk_id)
         return doc
 
     def delete(self, vk_id: str) -> None:
         """Hard delete (the key's configs, budgets and limits live in its row and go with it)."""
-        with self._write() as db:
-            if db.execute("DELETE FROM virtual_keys WHERE id = ?", (vk_id,)).rowcount == 0:
-                raise NotFound("Virtual key not found")
-            version = self._bump(db, vk_id)
-        self._after_write(version, vk_id)
+        with self._lock:
+            with self._write() as db:
+                if db.execute("DELETE FROM virtual_keys WHERE id = ?", (vk_id,)).rowcount == 0:
+                    raise NotFound("Virtual key not found")
+                version = self._bump(db, vk_id)
+            self._after_write(version, vk_id)
 
     def _after_write(self, version: int, vk_id: str) -> None:
-        with self._lock:
-            if self._version == version - 1:
-                self._reload_one(vk_id)
-                self._version = version
-            else:
-                self.sync()
+        """Bring the memory view in step with a write this process just committed (lock held)."""
+        if self._version == version - 1:
+            self._reload_one(vk_id)
+            self._version = version
+        else:  # another process wrote in between: catch up through the change log
+            self.sync(force=not self.shared)
 
     def integrity_check(self) -> str:
         with self._lock:

@@ -1,0 +1,148 @@
+"""State in SQLite: transactions, the two views, workers sharing a file, restarts, concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import AUTH, BASE, request
+from vkmock import fakes, rules
+from vkmock.clock import utcnow
+from vkmock.errors import Conflict, NotFound
+from vkmock.settings import DEFAULT_NOW
+from vkmock.store import Store
+
+JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
+
+
+def make_store(path: str | None = None, count: int = 5) -> Store:
+    world = fakes.generate_world(1, count, DEFAULT_NOW)
+    return Store(path, lambda: world).open()
+
+
+def create(store: Store, name: str) -> dict[str, Any]:
+    return json.loads(store.create(rules.parse_create(json.dumps({"name": name}).encode(), utcnow)))
+
+
+def test_list_is_cached_per_version_and_rebuilt_after_a_write() -> None:
+    store = make_store()
+    first = store.list_bytes()
+    assert store.list_bytes() is first
+    assert store.list_bytes(from_memory=True) == first
+    create(store, "fresh")
+    second = store.list_bytes()
+    assert second is not first and json.loads(second)["count"] == 6
+    assert store.list_bytes(from_memory=True) == second
+
+
+def test_a_failed_write_leaves_nothing_behind() -> None:
+    store = make_store()
+    before, version = store.list_bytes(), store.version
+
+    def explode(current: dict[str, Any], ids: Any, catalogue: Any) -> dict[str, Any]:
+        ids.provider_config()
+        raise Conflict("boom")
+
+    vk_id = json.loads(before)["virtual_keys"][0]["id"]
+    with pytest.raises(Conflict):
+        store.update(vk_id, explode)
+    assert store.list_bytes() == before and store.version == version
+    with pytest.raises(NotFound):
+        store.delete("missing")
+    with pytest.raises(Conflict):
+        create(store, json.loads(before)["virtual_keys"][1]["name"])
+    assert store.list_bytes() == before
+
+
+def test_reset_puts_the_world_back() -> None:
+    store = make_store()
+    original = store.list_bytes()
+    vk = create(store, "temporary")
+    assert store.get_doc(vk["id"], from_memory=True) is not None
+    store.reset()
+    assert store.list_bytes() == original
+    assert store.list_bytes(from_memory=True) == original
+    assert store.get_doc(vk["id"], from_memory=True) is None
+
+
+def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "world.sqlite3")
+    first = make_store(path)
+    second = Store(path, lambda: fakes.generate_world(99, 1, DEFAULT_NOW)).open()  # already seeded: kept
+    assert second.list_bytes() == first.list_bytes()
+    vk = create(first, "written-by-first")
+    assert json.loads(second.get_doc(vk["id"], from_memory=True) or "null") == vk
+    second.delete(vk["id"])
+    assert first.get_doc(vk["id"]) is None and first.get_doc(vk["id"], from_memory=True) is None
+    assert first.list_bytes() == second.list_bytes()
+    first.close()
+    second.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    db.close()
+
+
+def test_threads_writing_at_once_keep_every_invariant() -> None:
+    store = make_store(count=20)
+    errors: list[BaseException] = []
+    created: list[str] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(25):
+                vk = create(store, f"thread-{n}-{i}")
+                created.append(vk["id"])
+                body = json.dumps({"name": f"thread-{n}-{i}-renamed", "provider_configs": [{"provider": "openai"}]})
+                store.update(vk["id"], rules.parse_update(body.encode(), utcnow))
+                if i % 3 == 0:
+                    store.delete(vk["id"])
+                json.loads(store.list_bytes(from_memory=i % 2 == 0))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    body = json.loads(store.list_bytes())
+    keys = body["virtual_keys"]
+    assert body["count"] == len(keys) == 20 + 8 * 25 - 8 * 9
+    assert len({vk["id"] for vk in keys}) == len(keys) and len({vk["name"] for vk in keys}) == len(keys)
+    config_ids = [pc["id"] for vk in keys for pc in vk["provider_configs"]]
+    assert len(config_ids) == len(set(config_ids))
+    for vk in keys:
+        assert all(pc["virtual_key_id"] == vk["id"] for pc in vk["provider_configs"])
+    assert json.loads(store.list_bytes(from_memory=True)) == body
+
+
+def test_workers_share_one_database_and_a_restart_keeps_it(serve: Any, tmp_path: Path) -> None:
+    db = str(tmp_path / "shared.sqlite3")
+    server = serve("--workers", "2", "--db", db, "--count", "4")
+    status, _, body = request(server.url + BASE, "POST", json.dumps({"name": "made-by-some-worker"}).encode(),
+                              JSON_HEADERS)
+    assert status == 200
+    vk_id = json.loads(body)["virtual_key"]["id"]
+    # every GET lands on one of the two workers; all of them must see the write
+    pids = set()
+    for _ in range(30):
+        status, _, body = request(f"{server.url}{BASE}/{vk_id}", headers=AUTH)
+        assert status == 200
+        status, _, health = request(server.url + "/_vkmock/health")
+        pids.add(json.loads(health).get("pid"))
+    assert server.stop() == 0
+    again = serve("--db", db)
+    status, _, body = request(f"{again.url}{BASE}/{vk_id}", headers=AUTH)
+    assert status == 200 and json.loads(body)["virtual_key"]["name"] == "made-by-some-worker"
+    status, _, body = request(again.url + BASE, headers=AUTH)
+    assert json.loads(body)["count"] == 5
+    again.stop()
+    fresh = serve("--db", db, "--reset-on-start", "--count", "4")
+    status, _, body = request(fresh.url + BASE, headers=AUTH)
+    assert json.loads(body)["count"] == 4
