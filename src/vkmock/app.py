@@ -14,10 +14,9 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from vkmock import auth, fakes, fixtures, spec
+from vkmock import admin, auth, fakes, fixtures, spec
 from vkmock.clock import utcnow
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
-from vkmock import admin
 from vkmock.routes import bp
 from vkmock.settings import Settings
 from vkmock.store import Store

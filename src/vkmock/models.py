@@ -9,9 +9,7 @@ Response models describe what vkmock serves; fixtures are checked with them when
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
