@@ -89,7 +89,7 @@ def _install_errors(app: Flask, state: AppState) -> None:
         return respond(exc.status_for(state.settings.upstream_quirks), exc.message, headers)
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
+    def http_error(exc: HTTPException) -> Any:
         if exc.code is not None and exc.code < 400:
             return exc.get_response()  # redirects are not errors
         if exc.code == 404:

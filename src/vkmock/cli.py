@@ -70,6 +70,7 @@ def serve(**options: Any) -> None:
     except ValueError as exc:
         _fail(str(exc))
     from vkmock.app import build_store, create_app
+    from vkmock.store import Store
 
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
     with server.shared_database(settings) as settings:
@@ -80,9 +81,10 @@ def serve(**options: Any) -> None:
         except (FileNotFoundError, ValueError) as exc:
             _fail(f"refusing to start: {exc}")
         count = store.count()
+        shared_store: Store | None = store
         if settings.workers > 1:
             store.close()  # every worker opens its own connection after the fork
-            store = None
+            shared_store = None
         try:
             sock = server.bind(settings.host, settings.port)
         except OSError as exc:
@@ -93,7 +95,7 @@ def serve(**options: Any) -> None:
             _banner(settings, count)
 
         def make_app() -> Any:
-            return create_app(settings, store=store if settings.workers <= 1 else None)
+            return create_app(settings, store=shared_store)
 
         try:
             server.run(make_app, settings.replace(reset_on_start=False), sock)
