@@ -2,17 +2,21 @@
 
 Kept out of the Bifrost spec. Without ``--admin-token`` they answer only loopback clients (403 otherwise);
 with it they need ``Authorization: Bearer <token>`` or ``X-Vkmock-Admin-Token: <token>``. ``health`` is open.
+
+Routes: ``health``, ``reset``, ``fixtures/{name}``, ``requests`` (the journal: GET, DELETE), ``settings``
+(latency and faults at run time: GET, PUT) and ``clock`` (the ``--live`` clock: GET, POST).
 """
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import Blueprint, Response, request
 
-from vkmock import fixtures
-from vkmock.errors import BadRequest, Forbidden, NotFound, Unauthorized
-from vkmock.jsonio import go_dumps
+from vkmock import fixtures, live
+from vkmock.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from vkmock.jsonio import InvalidJSON, go_dumps, parse_body
 from vkmock.routes import json_response, state
 from vkmock.server import is_loopback
 
@@ -49,10 +53,24 @@ def admin_spec() -> Response:
     return Response(spec.admin_spec_text(), content_type="application/yaml; charset=utf-8")
 
 
+def _json_body(empty: Any = None) -> Any:
+    data = request.get_data(cache=False)
+    if not data.strip() and empty is not None:
+        return empty
+    try:
+        return parse_body(data)
+    except InvalidJSON as exc:
+        raise BadRequest(f"Invalid JSON: {exc}") from exc
+
+
 @bp.post("/reset")
 def reset() -> Response:
     st = state()
-    st.store.reset(st.world())
+    try:
+        world = st.world()
+    except fixtures.FixtureError as exc:
+        raise BadRequest(f"bad fixture: {exc}") from exc
+    live.reset_world(st, world)
     return json_response(go_dumps({"message": "World reset", "count": st.store.count()}))
 
 
@@ -69,5 +87,42 @@ def load_fixture(name: str) -> Response:
         world = fixtures.load(path, st.settings.seed, st.settings.now)
     except fixtures.FixtureError as exc:
         raise BadRequest(f"bad fixture: {exc.path or '/'}: {exc.reason}") from exc
-    st.store.reset(world)
+    live.reset_world(st, world)
     return json_response(go_dumps({"message": f"Fixture {name} loaded", "count": st.store.count()}))
+
+
+@bp.get("/requests")
+def list_requests() -> Response:
+    return json_response(go_dumps(state().extras["journal"].query(request.args)))
+
+
+@bp.delete("/requests")
+def clear_requests() -> Response:
+    cleared = state().extras["journal"].clear()
+    return json_response(go_dumps({"message": "Journal cleared", "count": cleared}))
+
+
+@bp.get("/settings")
+def get_settings() -> Response:
+    return json_response(go_dumps(state().extras["chaos"].config().public()))
+
+
+@bp.put("/settings")
+def put_settings() -> Response:
+    return json_response(go_dumps(state().extras["chaos"].update(_json_body()).public()))
+
+
+@bp.get("/clock")
+def get_clock() -> Response:
+    clock = state().extras.get("live")
+    if clock is None:
+        return json_response(go_dumps({"live": False}))
+    return json_response(go_dumps(clock.describe()))
+
+
+@bp.post("/clock")
+def post_clock() -> Response:
+    clock = state().extras.get("live")
+    if clock is None:
+        raise Conflict("the clock moves only in a live world: start vkmock serve with --live")
+    return json_response(go_dumps(clock.control(_json_body(empty={}))))

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from vkmock import admin, auth, fakes, fixtures, spec
+from vkmock import admin, auth, chaos, cors, fakes, fixtures, journal, live, scenarios, spec, watch
 from vkmock.clock import utcnow
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
 from vkmock.routes import bp
@@ -63,6 +63,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(admin.bp)
     _install_auth(app, state)
     _install_errors(app, state)
+    # scenario control; the order matters: the journal sees the final answer, a CORS preflight comes before
+    # authentication, latency and faults before Prefer's answers, the live clock's flush just before a PUT
+    for module in (journal, cors, chaos, scenarios, live, watch):
+        module.init_app(app, state)
     return app
 
 

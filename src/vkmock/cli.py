@@ -10,11 +10,12 @@ from typing import Any
 import click
 import yaml
 
-from vkmock import fakes, fixtures, server, spec
+from vkmock import chaos, cors, fakes, fixtures, live, server, spec, watch
 from vkmock.clock import ts_micros
 from vkmock.settings import DEFAULT_NOW, Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+_DEFAULTS = Settings()
 
 
 @click.group(context_settings=CONTEXT)
@@ -53,6 +54,35 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--server", "server_name", type=click.Choice(server.SERVERS), default=None, help="WSGI server. [default: waitress]")
 @click.option("--max-body", type=click.IntRange(1024), default=None, help="Largest request body in bytes (413 above). [default: 1048576]")
 @click.option("--quiet", is_flag=True, default=None, help="Print nothing at start.")
+@click.option("--latency", default=None, metavar="SPEC",
+              help="Delay every API answer: 50ms, 1.5s, 20-200ms (uniform), lognormal:80ms[:SIGMA] (median, "
+                   "sigma 0.5); a bare number is ms, at most 60s. 'Prefer: delay=MS' overrides it. "
+                   f"[default: {_DEFAULTS.latency}]")
+@click.option("--fault-rate", type=click.FloatRange(0, 1), default=None, metavar="P",
+              help="Answer this share of API requests (0 to 1) with a 500 or 503 Bifrost error. "
+                   f"[default: {_DEFAULTS.fault_rate:g}]")
+@click.option("--fault-timeout", default=None, metavar="SPAN",
+              help="How long 'Prefer: fault=timeout' holds a connection before closing it (at most 300s). "
+                   f"[default: {_DEFAULTS.fault_timeout}]")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Also allow this browser origin (repeatable): https://app.example.com, a glob such as "
+                   "https://*.example.com, or *. localhost and 127.0.0.1 origins are always allowed.")
+@click.option("--admin-token", default=None, metavar="TOKEN",
+              help="Require this token on /_vkmock/ admin routes (Bearer or X-Vkmock-Admin-Token). "
+                   "[default: none: admin routes answer loopback clients only]")
+@click.option("--journal-size", type=click.IntRange(0, 100_000), default=None,
+              help="Recent requests kept for GET /_vkmock/requests (0 turns the journal off). "
+                   f"[default: {_DEFAULTS.journal_size}]")
+@click.option("--live", is_flag=True, default=None,
+              help="A living world: usage accrues and budgets and rate limits reset on a virtual clock that "
+                   "starts at --now (control it with POST /_vkmock/clock).")
+@click.option("--flush-interval", default=None, metavar="SPAN",
+              help="With --live: how often live counters are written to the database view (from_memory=true "
+                   "shows them at once); 0 writes only on request. "
+                   f"[default: {_DEFAULTS.flush_interval}]")
+@click.option("--watch", is_flag=True, default=None,
+              help="Reload the --fixture file when it changes; a bad edit is refused and the old world keeps "
+                   "serving.")
 def serve(**options: Any) -> None:
     """Serve the virtual-keys API on a real WSGI server until Ctrl-C.
 
@@ -63,10 +93,14 @@ def serve(**options: Any) -> None:
       vkmock serve --fixture exhausted               # a named scenario from fixtures/
       vkmock serve --db world.sqlite3 --workers 2    # state survives restarts, shared by workers
       vkmock serve --token s3cret                    # only 'Authorization: Bearer s3cret' passes
+      vkmock serve --live --latency lognormal:80ms   # a demo: usage moves, answers take a while
+      vkmock serve --fixture mine.json --watch       # edits to mine.json are served at once
     """
     options["server"] = options.pop("server_name")
     try:
         settings = Settings.from_env(**options)
+        for module in (chaos, cors, live, watch):
+            module.validate(settings)
     except ValueError as exc:
         _fail(str(exc))
     from vkmock.app import build_store, create_app

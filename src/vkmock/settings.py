@@ -44,6 +44,14 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     journal_size: int = 500
     quiet: bool = False
+    # scenario control: latency and faults (``vkmock.chaos``), the living clock (``vkmock.live``), hot reload
+    latency: str = "0"
+    fault_rate: float = 0.0
+    fault_timeout: str = "30s"
+    live: bool = False
+    flush_interval: str = "10s"
+    watch: bool = False
+    watch_interval: str = "1s"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -85,6 +93,8 @@ def _coerce(name: str, annotation: Any, raw: str) -> Any:
             raise ValueError(raw)
         if kind == "int":
             return int(raw)
+        if kind == "float":
+            return float(raw)
     except ValueError as exc:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
     return raw

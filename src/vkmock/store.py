@@ -17,13 +17,13 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vkmock.clock import ts_micros
 from vkmock.errors import Conflict, NotFound
-from vkmock.fakes import IDS_PER_RECORD, Catalogue, World
+from vkmock.fakes import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue, World
 from vkmock.jsonio import go_dumps_str
 
 DUPLICATE_NAME = "a record with this name already exists. Please use a different value"
@@ -41,6 +41,43 @@ CREATE TABLE IF NOT EXISTS changes (version INTEGER PRIMARY KEY, vk_id TEXT NOT 
 """
 CHANGES_KEPT = 5_000
 FULL_RELOAD = "*"
+EXT_META = "ext:"  # meta rows of run-time modules (live clock, chaos settings), apart from the store's own
+REWRITE_FULL_RELOAD = 200  # a bulk rewrite of more keys than this logs one full reload instead of each id
+
+
+class Overlay(Protocol):
+    """Rewrites memory-view docs as they are served (the live clock's counters); see ``Store.set_overlay``."""
+
+    def tick(self) -> Hashable:
+        """Changes whenever ``doc`` may answer differently for the same input (part of the list cache key)."""
+        ...
+
+    def doc(self, text: str) -> str:
+        """The doc to serve for the stored ``text``."""
+        ...
+
+
+def _redacted_key(key: dict[str, Any]) -> dict[str, Any]:
+    """A provider key as upstream serves it: ``value`` an empty EnvVar, every credential null."""
+    credentials = any(key.get(name) is not None for name in CREDENTIAL_FIELDS)
+    if not credentials and key.get("value") in (None, REDACTED_ENV):
+        return key
+    clean = {**key, "value": dict(REDACTED_ENV)}
+    for name in CREDENTIAL_FIELDS:
+        if clean.get(name) is not None:
+            clean[name] = None
+    return clean
+
+
+def _redacted(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the secrets of its provider keys blanked (a hand-written fixture may carry some); a
+    record without secrets is returned as it is."""
+    configs = record.get("provider_configs") or []
+    if all(_redacted_key(key) is key for pc in configs for key in pc.get("keys") or []):
+        return record
+    clean_configs = [{**pc, "keys": [_redacted_key(key) for key in pc.get("keys") or []]} if "keys" in pc else pc
+                     for pc in configs]
+    return {**record, "provider_configs": clean_configs}
 
 
 @dataclass
@@ -78,7 +115,8 @@ class Store:
         self._docs: dict[str, str] = {}
         self._sort: dict[str, tuple[int, str]] = {}
         self._order: list[str] | None = None
-        self._list_cache: dict[str, tuple[int, bytes]] = {}
+        self._list_cache: dict[str, tuple[Hashable, bytes]] = {}
+        self._overlay: Overlay | None = None
         self.catalogue = Catalogue()
         self.now = ""
 
@@ -108,6 +146,7 @@ class Store:
         db.execute("DELETE FROM virtual_keys")
         rows = []
         for record in world.virtual_keys:
+            record = _redacted(record)
             rows.append((record["id"], record["name"], ts_micros(record["created_at"]), go_dumps_str(record)))
         try:
             db.executemany("INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)", rows)
@@ -118,7 +157,11 @@ class Store:
         first_free = len(world.virtual_keys) * IDS_PER_RECORD + 1
         self._set_meta(db, "next_provider_config", max(top_pc + 1, first_free))
         self._set_meta(db, "next_mcp_config", max(top_mcp + 1, first_free))
-        self._set_meta(db, "catalogue", json.dumps(world.catalogue.to_dict()))
+        catalogue = world.catalogue.to_dict()
+        catalogue["provider_keys"] = {
+            provider: [_redacted_key(key) for key in keys] for provider, keys in catalogue["provider_keys"].items()
+        }
+        self._set_meta(db, "catalogue", json.dumps(catalogue))
         self._set_meta(db, "now", world.now)
         self._bump(db, FULL_RELOAD)
 
@@ -232,17 +275,21 @@ class Store:
         with self._lock:
             version = self.sync()
             view = "memory" if from_memory else "db"
+            overlay = self._overlay if from_memory else None
+            stamp: Hashable = (version, overlay.tick()) if overlay else version
             cached = self._list_cache.get(view)
-            if cached and cached[0] == version:
+            if cached and cached[0] == stamp:
                 return cached[1]
             if from_memory:
                 if self._order is None:
                     self._order = sorted(self._records, key=self._sort.__getitem__)
                 docs = [self._docs[vk_id] for vk_id in self._order]
+                if overlay:
+                    docs = [overlay.doc(doc) for doc in docs]
             else:
                 docs = [r[0] for r in self._db.execute("SELECT doc FROM virtual_keys ORDER BY created_us, id")]
             body = ('{"virtual_keys":[' + ",".join(docs) + '],"count":' + str(len(docs)) + "}\n").encode()
-            self._list_cache[view] = (version, body)
+            self._list_cache[view] = (stamp, body)
             return body
 
     def get_doc(self, vk_id: str, from_memory: bool = False) -> str | None:
@@ -250,7 +297,8 @@ class Store:
         with self._lock:
             self.sync()
             if from_memory:
-                return self._docs.get(vk_id)
+                doc = self._docs.get(vk_id)
+                return self._overlay.doc(doc) if self._overlay and doc is not None else doc
             row = self._db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
             return row[0] if row else None
 
@@ -329,6 +377,74 @@ class Store:
             self._version = version
         else:  # another process wrote in between: catch up through the change log
             self.sync(force=not self.shared)
+
+    # ---- for run-time modules (live clock, chaos settings, hot reload) -----------------------------------
+
+    def set_overlay(self, overlay: Overlay | None) -> None:
+        """Serve the memory view (``from_memory=true``) through ``overlay``; ``None`` serves it as stored."""
+        with self._lock:
+            self._overlay = overlay
+            self._list_cache.pop("memory", None)
+
+    def get_meta(self, key: str) -> str | None:
+        """A run-time module's value (``set_meta``), read from the database; ``None`` when unset."""
+        with self._lock:
+            return self._meta(self._db, EXT_META + key)
+
+    def set_meta(self, key: str, value: str) -> int:
+        """Keep a run-time module's value and bump the version so that every worker notices; returns it."""
+        with self._lock:
+            with self._write() as db:
+                self._set_meta(db, EXT_META + key, value)
+                version = self._bump(db, "")  # no key changed: others re-read nothing but see the version
+            self._after_write(version, "")
+            return version
+
+    def rewrite(
+        self, change: Callable[[dict[str, Any]], dict[str, Any] | None], ids: Iterable[str] | None = None
+    ) -> int:
+        """Apply ``change`` to every stored key (or to ``ids``) in one write transaction; returns how many
+        keys changed.
+
+        ``change`` gets the key as stored and returns the new key, or ``None`` to leave it alone; it must keep
+        the id, name and ``created_at``. It runs inside the transaction, so a concurrent write is never lost.
+        """
+        with self._lock:
+            changed: list[str] = []
+            with self._write() as db:
+                select = "SELECT id, name, created_us, doc FROM virtual_keys"
+                if ids is None:
+                    rows = db.execute(select).fetchall()
+                else:
+                    rows = [
+                        row for vk_id in dict.fromkeys(ids)
+                        for row in db.execute(select + " WHERE id = ?", (vk_id,))
+                    ]
+                for vk_id, name, created_us, doc in rows:
+                    record = change(json.loads(doc))
+                    if record is None:
+                        continue
+                    if (record.get("id"), record.get("name")) != (vk_id, name) or ts_micros(
+                        record.get("created_at", "")
+                    ) != created_us:
+                        raise ValueError(f"rewrite must keep the id, name and created_at of key {vk_id}")
+                    new_doc = go_dumps_str(record)
+                    if new_doc != doc:
+                        db.execute("UPDATE virtual_keys SET doc = ? WHERE id = ?", (new_doc, vk_id))
+                        changed.append(vk_id)
+                if len(changed) > REWRITE_FULL_RELOAD:
+                    versions = [self._bump(db, FULL_RELOAD)]
+                else:
+                    versions = [self._bump(db, vk_id) for vk_id in changed]
+            if not changed:
+                return 0
+            if len(changed) <= REWRITE_FULL_RELOAD and self._version == versions[0] - 1:
+                for vk_id in changed:
+                    self._reload_one(vk_id)
+                self._version = versions[-1]
+            else:
+                self.sync(force=True)
+            return len(changed)
 
     def integrity_check(self) -> str:
         with self._lock:
