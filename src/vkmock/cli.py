@@ -225,3 +225,9 @@ def fixtures_list(fixtures_dir: str | None) -> None:
     directory = Path(fixtures_dir) if fixtures_dir else spec.default_fixtures_dir()
     for name in fixtures.available(directory):
         click.echo(name)
+
+from vkmock.contract import contract_command  # noqa: E402
+from vkmock.drift import drift_command  # noqa: E402
+
+main.add_command(contract_command, name="contract")
+main.add_command(drift_command, name="drift")

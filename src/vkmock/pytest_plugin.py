@@ -1,19 +1,139 @@
-"""pytest plugin (registered through the ``pytest11`` entry point): ``--vkmock-base-url`` and friends.
+"""pytest plugin (registered through the ``pytest11`` entry point): contract-test a deployment from pytest.
 
-A user's repository can contract-test a deployment from pytest with the fixtures defined here; see the README,
-"Contract testing in CI".
+Options (each also from the environment, so CI can set them once)::
+
+    --vkmock-base-url URL        deployment to test          (VKMOCK_BASE_URL or VKMOCK_CONTRACT_BASE_URL;
+                                                              default http://localhost:8080)
+    --vkmock-token TOKEN         Bearer credentials          (VKMOCK_CONTRACT_TOKEN)
+    --vkmock-basic USER:PASS     Basic credentials           (VKMOCK_CONTRACT_BASIC)
+    --vkmock-allow-writes        also POST/PUT/DELETE and the stateful phase (keys named vkmock-contract-*,
+                                 deleted at the end)
+    --vkmock-max-examples N      test cases per operation (default 25)
+    --vkmock-seed S              reproducible run
+    --vkmock-report FORMAT:PATH  junit:PATH or json:PATH, repeatable
+
+The ``vkmock_contract`` fixture (session scope) runs the same suite as ``vkmock contract`` and the same probes
+as ``vkmock drift``. A complete test module in a user's repository::
+
+    # tests/test_bifrost_contract.py
+    def test_bifrost_honours_the_contract(vkmock_contract):
+        vkmock_contract.run().assert_passed()
+
+    def test_bifrost_has_not_drifted(vkmock_contract):
+        vkmock_contract.assert_no_drift()
+
+    $ pytest tests/test_bifrost_contract.py --vkmock-base-url https://bifrost.staging.example.com
+
+Credentials never appear in the assertion messages. The module imports nothing heavy until a test uses the
+fixture, so having vkmock installed costs other pytest sessions nothing.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from vkmock.contract import ContractOptions, ContractResult
+    from vkmock.drift import DriftReport
 
 
 def pytest_addoption(parser: Any) -> None:
     group = parser.getgroup("vkmock", "vkmock contract testing")
     group.addoption(
         "--vkmock-base-url",
-        default=os.environ.get("VKMOCK_BASE_URL"),
-        help="Base URL of the deployment to contract-test (env VKMOCK_BASE_URL).",
+        default=os.environ.get("VKMOCK_BASE_URL") or os.environ.get("VKMOCK_CONTRACT_BASE_URL"),
+        help="Base URL of the deployment to contract-test (env VKMOCK_BASE_URL). [default: http://localhost:8080]",
+    )
+    group.addoption(
+        "--vkmock-token",
+        default=os.environ.get("VKMOCK_CONTRACT_TOKEN"),
+        help="Bearer token for the deployment (env VKMOCK_CONTRACT_TOKEN).",
+    )
+    group.addoption(
+        "--vkmock-basic",
+        default=os.environ.get("VKMOCK_CONTRACT_BASIC"),
+        metavar="USER:PASS",
+        help="Basic credentials for the deployment (env VKMOCK_CONTRACT_BASIC).",
+    )
+    group.addoption(
+        "--vkmock-allow-writes",
+        action="store_true",
+        default=False,
+        help="Also test POST/PUT/DELETE and the stateful phase (keys named vkmock-contract-*, "
+        "deleted at the end).",
+    )
+    group.addoption(
+        "--vkmock-max-examples", type=int, default=25, help="Test cases per operation (default 25)."
+    )
+    group.addoption("--vkmock-seed", type=int, default=None, help="Seed for a reproducible contract run.")
+    group.addoption(
+        "--vkmock-report",
+        action="append",
+        default=[],
+        metavar="FORMAT:PATH",
+        help="Write a report of the contract run: junit:PATH or json:PATH (repeatable).",
+    )
+
+
+@dataclass
+class VkmockContract:
+    """What the ``vkmock_contract`` fixture gives a test: the configured target and two ways to check it."""
+
+    options: ContractOptions
+
+    @property
+    def base_url(self) -> str:
+        return self.options.base_url
+
+    def run(self, **overrides: Any) -> ContractResult:
+        """Run the contract suite (``vkmock contract``); keyword arguments override the command-line options,
+        e.g. ``run(max_examples=10, checks=("count_matches_list",))``."""
+        from vkmock.contract import run_contract
+
+        for name in ("checks", "exclude_checks", "phases", "reports"):
+            if isinstance(overrides.get(name), str):
+                overrides[name] = (overrides[name],)
+        return run_contract(replace(self.options, **overrides))
+
+    def drift(self, allowlist: str | None = None, max_keys: int = 25) -> DriftReport:
+        """Probe the deployment like ``vkmock drift``; a usage or connection problem fails the test."""
+        from vkmock.contract_http import ConnectionProblem, Credentials, UsageError
+        from vkmock.drift import run_drift
+
+        o = self.options
+        try:
+            return run_drift(o.base_url, o.token, o.basic, allowlist, max_keys, o.request_timeout)
+        except (UsageError, ConnectionProblem) as exc:
+            message = Credentials(o.token or None, o.basic if o.basic and ":" in o.basic else None).redact(
+                str(exc)
+            )
+            pytest.fail(f"vkmock drift could not run: {message}", pytrace=False)
+
+    def assert_no_drift(self, allowlist: str | None = None, max_keys: int = 25) -> None:
+        __tracebackhide__ = True
+        report = self.drift(allowlist, max_keys)
+        if report.differences:
+            pytest.fail(report.text(), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def vkmock_contract(request: Any) -> VkmockContract:
+    """The deployment named by ``--vkmock-base-url`` and friends; see this module's docstring."""
+    from vkmock.contract import DEFAULT_BASE_URL, ContractOptions
+
+    get = request.config.getoption
+    return VkmockContract(
+        ContractOptions(
+            base_url=get("--vkmock-base-url") or DEFAULT_BASE_URL,
+            token=get("--vkmock-token") or None,
+            basic=get("--vkmock-basic") or None,
+            allow_writes=bool(get("--vkmock-allow-writes")),
+            max_examples=get("--vkmock-max-examples"),
+            seed=get("--vkmock-seed"),
+            reports=tuple(get("--vkmock-report") or ()),
+        )
     )

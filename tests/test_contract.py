@@ -1,0 +1,378 @@
+"""``vkmock contract``: the mock passes; each broken server fails with a message naming its break.
+
+Every run here is the real command (``python -m vkmock contract``) against a server on 127.0.0.1: the mock
+itself (``vkmock serve``) or the mock app behind a middleware that injects one break (tests/breakers.py).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from breakers import BASE, broken_server, run_vkmock
+from conftest import ROOT
+from vkmock.contract import ALL_CHECKS, VKMOCK_CHECKS
+
+TOKEN = "tok-9f3e2d71c4b8a6e5"  # never to be printed or written to a report
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def contract(
+    url: str,
+    *args: str,
+    tmp_path: Path | None = None,
+    token: str | None = TOKEN,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    cred = ["--token", token] if token else []
+    return run_vkmock("contract", "--base-url", url, *cred, "--seed", "7", *args, env=env, cwd=tmp_path)
+
+
+def assert_no_secret(*texts: str, secrets: tuple[str, ...] = (TOKEN,)) -> None:
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+
+
+# ---- the mock passes -----------------------------------------------------------------------------------
+
+
+def test_the_mock_passes_a_full_run_with_writes_and_junit(serve: Any, tmp_path: Path) -> None:
+    server = serve("--count", "8", "--token", TOKEN)
+    junit = tmp_path / "reports" / "contract.xml"
+    result = contract(
+        server.url, "--allow-writes", "-n", "50", "--report", f"junit:{junit}", tmp_path=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "PASSED: no contract break found" in out
+    assert "operations tested: 5/5" in out and "stateful" in out
+    assert "none left" in out  # every key the run created is gone
+    xml = junit.read_text()
+    assert "<testsuite" in xml and 'failures="0"' in xml and "POST /api/governance/virtual-keys" in xml
+    assert_no_secret(out, result.stderr, xml)
+    status, _, body = _get(server.url + BASE, TOKEN)
+    assert status == 200 and not [
+        k for k in json.loads(body)["virtual_keys"] if k["name"].startswith("vkmock-")
+    ]
+
+
+def test_the_mock_passes_a_read_only_run_that_sends_no_write(tmp_path: Path) -> None:
+    with broken_server(None) as server:
+        result = contract(
+            server.url, "-n", "20", "--report", f"junit:{tmp_path / 'ro.xml'}", tmp_path=tmp_path
+        )
+        seen = server.requests
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "read-only: GET requests only" in result.stdout
+    methods = {r.method for r in seen}
+    assert "GET" in methods and not methods & WRITE_METHODS, methods
+    # single-key reads were checked on real keys, not only as 404s
+    assert any(r.path.startswith(BASE + "/") and r.status == 200 for r in seen)
+    assert (tmp_path / "ro.xml").exists()
+
+
+def test_writes_never_touch_keys_that_existed_before_the_run(tmp_path: Path) -> None:
+    with broken_server(None) as server:
+        before = {vk["id"]: vk for vk in server.store.records()}
+        result = contract(server.url, "--allow-writes", "-n", "10", tmp_path=tmp_path)
+        writes = [r for r in server.requests if r.method in WRITE_METHODS]
+        after = {vk["id"]: vk for vk in server.store.records()}
+    assert result.returncode == 0, result.stdout
+    assert any(r.method == "POST" and r.status == 200 for r in writes)
+    assert any(r.method == "DELETE" and r.status == 200 for r in writes)
+    touched = {r.path.rsplit("/", 1)[-1] for r in writes if r.method in ("PUT", "DELETE", "PATCH")}
+    assert not touched & set(before), "a write reached a key that existed before the run"
+    assert after == before  # the pre-existing world is unchanged and nothing of the run is left
+
+
+# ---- each break is caught, and named -------------------------------------------------------------------
+
+BREAK_CASES = {
+    # break: (needs writes, extra args, fragments the output must contain)
+    "wrong_type": (
+        False,
+        (),
+        ["response_schema_conformance", '"true" is not of type "boolean"', "is_active"],
+    ),
+    "missing_required": (False, (), ['"created_at" is a required property']),
+    "count_mismatch": (
+        False,
+        (),
+        ["[count_matches_list] count disagrees with the list", "count is 6 but `virtual_keys` has 5 item(s)"],
+    ),
+    "timestamp_not_rfc3339": (False, (), ["timestamp not RFC 3339", "updated_at"]),
+    "created_201": (
+        True,
+        ("--phases", "examples"),
+        ["undocumented status code", "Received: 201", "Documented: 200"],
+    ),
+    "error_not_envelope": (False, (), ["error body is not the Bifrost envelope", "on 404"]),
+    "html_not_json": (False, (), ["HTML instead of JSON", "text/html"]),
+    "server_error_on_valid_id": (
+        False,
+        (),
+        ["[not_a_server_error] server error (5xx)", "GET /api/governance/virtual-keys/{vk_id}: Server error"],
+    ),
+    "write_not_persisted": (True, ("--phases", "examples"), ["write not persisted", "then answered 404"]),
+    "delete_not_effective": (
+        True,
+        ("--phases", "stateful"),
+        ["delete left the key readable", "answered 200, then GET answered 200"],
+    ),
+    "ignores_credentials": (
+        False,
+        (),
+        ["[ignored_auth] credentials ignored", "Expected 401 or 403, got `200 OK`"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BREAK_CASES))
+def test_a_broken_server_fails_the_run_with_the_break_named(name: str, tmp_path: Path) -> None:
+    writes, extra, fragments = BREAK_CASES[name]
+    junit = tmp_path / "junit.xml"
+    args = ["-n", "10", "--report", f"junit:{junit}", *extra] + (["--allow-writes"] if writes else [])
+    with broken_server(name) as server:
+        result = contract(server.url, *args, tmp_path=tmp_path)
+        methods = {r.method for r in server.requests}
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr
+    assert "RESULT: contract broken (exit 1)" in out
+    for fragment in fragments:
+        assert fragment in out, f"{fragment!r} not in:\n{out}"
+    assert "Traceback" not in out + result.stderr
+    xml = junit.read_text()
+    assert '<failure type="failure"' in xml
+    assert_no_secret(out, result.stderr, xml)
+    if not writes:
+        assert not methods & WRITE_METHODS
+
+
+def test_a_check_can_be_selected_or_excluded(tmp_path: Path) -> None:
+    with broken_server("count_mismatch") as server:
+        only = contract(
+            server.url, "--phases", "examples", "--checks", "count_matches_list", tmp_path=tmp_path
+        )
+        without = contract(
+            server.url, "--phases", "examples", "--exclude-checks", "count_matches_list", tmp_path=tmp_path
+        )
+    assert only.returncode == 1 and "[count_matches_list]" in only.stdout
+    assert without.returncode == 0, without.stdout
+
+
+# ---- errors, secrets, interruption ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, token: str) -> tuple[int, dict[str, str], bytes]:
+    from conftest import request
+
+    return request(url, headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_closed_port_exits_2_with_the_reason_and_no_traceback(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    result = contract(url, tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert f"cannot connect to {url}: Connection refused" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--token", "a", "--basic", "u:p"], "either --token or --basic"),
+        (["--basic", "no-colon"], "--basic takes USER:PASS"),
+        (["--checks", "no_such_check"], "unknown check 'no_such_check'"),
+        (["--phases", "stateful"], "add --allow-writes"),
+        (["--report", "html:x"], "--report takes FORMAT:PATH"),
+        (["--base-url", "ftp://example"], "--base-url must be an http:// or https:// URL"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_reason(args: list[str], message: str, tmp_path: Path) -> None:
+    result = run_vkmock("contract", "--base-url", "http://127.0.0.1:9", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_wrong_credentials_exit_2_and_are_never_echoed(serve: Any, tmp_path: Path) -> None:
+    server = serve("--count", "2", "--basic", "admin:right-password-1")
+    result = run_vkmock(
+        "contract", "--base-url", server.url, "--basic", "admin:wrong-password-2", cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert "refused the credentials (Basic USER:PASS)" in result.stderr
+    assert_no_secret(
+        result.stdout, result.stderr, secrets=("wrong-password-2", "YWRtaW46d3JvbmctcGFzc3dvcmQtMg==")
+    )
+    anonymous = run_vkmock("contract", "--base-url", server.url, cwd=tmp_path)
+    assert anonymous.returncode == 2 and "needs credentials" in anonymous.stderr
+
+
+def test_basic_credentials_from_the_environment_work_and_stay_secret(serve: Any, tmp_path: Path) -> None:
+    server = serve("--count", "3", "--basic", "ci-user:s3cret-basic-pass")
+    junit = tmp_path / "j.xml"
+    result = run_vkmock(
+        "contract",
+        "--base-url",
+        server.url,
+        "-n",
+        "5",
+        "--seed",
+        "3",
+        "--report",
+        f"junit:{junit}",
+        "--verbose",
+        env={"VKMOCK_CONTRACT_BASIC": "ci-user:s3cret-basic-pass"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout
+    assert "Schemathesis v" in result.stdout  # --verbose streams Schemathesis' own output
+    secrets = ("s3cret-basic-pass", "Y2ktdXNlcjpzM2NyZXQtYmFzaWMtcGFzcw==")
+    assert_no_secret(result.stdout, result.stderr, junit.read_text(), secrets=secrets)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_write_run_leaves_no_contract_key_behind(sig: int, tmp_path: Path) -> None:
+    with broken_server(None) as server:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vkmock",
+                "contract",
+                "--base-url",
+                server.url,
+                "--token",
+                TOKEN,
+                "--allow-writes",
+                "-n",
+                "1000",
+                "--seed",
+                "11",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and process.poll() is None:
+                if any(name.startswith("vkmock-contract-") for name in server.key_names()):
+                    break
+                time.sleep(0.05)
+            assert process.poll() is None, "the run ended before it could be interrupted"
+            assert any(name.startswith("vkmock-contract-") for name in server.key_names())
+            process.send_signal(sig)
+            out, err = process.communicate(timeout=90)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=10)
+        left = [name for name in server.key_names() if name.startswith("vkmock-contract-")]
+    assert process.returncode == 128 + sig, out + err
+    assert left == []
+    assert f"INTERRUPTED by {signal.Signals(sig).name}" in out and "none left" in out
+    assert "Traceback" not in out + err
+
+
+def test_the_help_says_what_it_does_with_examples() -> None:
+    result = run_vkmock("contract", "--help", cwd=ROOT)
+    assert result.returncode == 0
+    assert "Contract-test a deployment" in result.stdout and "Examples:" in result.stdout
+    assert "--allow-writes" in result.stdout and "vkmock-contract-" in result.stdout
+
+
+def test_the_checks_the_runner_names_are_the_checks_the_hooks_register() -> None:
+    code = (
+        "import json, schemathesis.checks as c, vkmock.contract_hooks; c.load_all_checks();"
+        "print(json.dumps(c.CHECKS.get_all_names()))"
+    )
+    env = {"_VKMOCK_CONTRACT_URL": "http://127.0.0.1:9"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, **env},
+    )
+    registered = set(json.loads(result.stdout))
+    assert set(VKMOCK_CHECKS) <= registered
+    assert set(ALL_CHECKS) == registered
+
+
+def test_the_same_seed_gives_the_same_run(tmp_path: Path) -> None:
+    runs = []
+    with broken_server(None) as server:
+        for _ in range(2):
+            result = contract(server.url, "-n", "4", "--seed", "1234", tmp_path=tmp_path)
+            assert result.returncode == 0, result.stdout
+            runs.append(next(line for line in result.stdout.splitlines() if "test cases:" in line))
+            runs.append(str(len(server.requests)))
+    assert "seed: 1234 (repeat with --seed 1234)" in result.stdout
+    assert runs[0] == runs[2]  # the same number of test cases
+    assert int(runs[3]) == 2 * int(runs[1])  # and the same number of requests
+
+
+def test_redaction_removes_every_form_of_a_secret() -> None:
+    from vkmock.contract_http import Credentials
+
+    bearer = Credentials.parse("tok-abcdef123", None)
+    assert bearer.redact("Authorization: Bearer tok-abcdef123.") == "Authorization: Bearer [redacted]."
+    basic = Credentials.parse(None, "admin:hunter2-long")
+    text = "admin:hunter2-long YWRtaW46aHVudGVyMi1sb25n hunter2-long"
+    assert basic.redact(text) == "[redacted] [redacted] [redacted]"
+    short = Credentials.parse("x", None)
+    assert short.redact("Bearer x, max examples") == "Bearer [redacted], max examples"
+
+
+def test_a_deployment_that_goes_away_during_the_run_exits_2(tmp_path: Path) -> None:
+    with broken_server(None) as server:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vkmock",
+                "contract",
+                "--base-url",
+                server.url,
+                "--token",
+                TOKEN,
+                "-n",
+                "500",
+                "--seed",
+                "5",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(server.requests) < 30 and process.poll() is None:
+            time.sleep(0.05)
+    try:  # the server is stopped now, in the middle of the run
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 2, out + err
+    assert "the deployment stopped answering during the run" in err
+    assert "Traceback" not in out + err
