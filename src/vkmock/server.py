@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -21,6 +22,10 @@ from flask import Flask
 from vkmock.settings import Settings
 
 SERVERS = ("waitress", "gunicorn", "granian")
+#: Answers up to this size are buffered in memory by waitress; larger ones spill to a temporary file.
+#: waitress's own default (1 MiB) sent a list of 1,000 keys (3.3 MB) through a file on disk: half the speed.
+OUTBUF_IN_MEMORY = 16 * 1024 * 1024
+GRANIAN_KILL_AFTER_S = 5
 
 
 def is_loopback(host: str) -> bool:
@@ -67,8 +72,41 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _waitress_errors_as_envelopes(max_body: int) -> None:
+    """Requests waitress refuses itself (a body over ``--max-body``, a malformed request, headers too large)
+    get the Bifrost envelope too. The message never echoes the request (a malformed header may hold a
+    credential)."""
+    from waitress.channel import HTTPChannel
+    from waitress.task import ErrorTask
+
+    from vkmock.errors import envelope_bytes
+
+    class EnvelopeErrorTask(ErrorTask):
+        def execute(self) -> None:
+            error = self.request.error
+            if error.code == 413:
+                message = f"Request body too large (limit {max_body} bytes)"
+            elif error.code >= 500:
+                message = "Internal server error"
+            else:
+                message = error.reason
+            body = envelope_bytes(error.code, message)
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    HTTPChannel.error_task_class = EnvelopeErrorTask
+
+
 def run_waitress(make_app: Callable[[], Flask], settings: Settings, sock: socket.socket) -> None:
     import waitress
+
+    _waitress_errors_as_envelopes(settings.max_body)
+    # waitress warns "Task queue depth is N" on every request that waits for a free thread: under any real
+    # load that is a line per request on stderr, and it says nothing an operator can act on
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     def serve_one() -> None:
         waitress.serve(
@@ -76,9 +114,12 @@ def run_waitress(make_app: Callable[[], Flask], settings: Settings, sock: socket
             sockets=[sock],
             threads=settings.threads,
             ident="vkmock",
-            max_request_body_size=max(settings.max_body * 2, 1 << 20),
+            # waitress reads a whole body before the app sees it: one byte over the limit is refused from the
+            # Content-Length (or, chunked, as soon as it arrives), before the body is read
+            max_request_body_size=settings.max_body + 1,
             channel_timeout=30,
             connection_limit=1000,
+            outbuf_overflow=OUTBUF_IN_MEMORY,
             _quiet=True,
         )
 
@@ -115,10 +156,11 @@ def run_gunicorn(make_app: Callable[[], Flask], settings: Settings, sock: socket
         from gunicorn.app.base import BaseApplication
     except ImportError:
         sys.exit("vkmock: --server gunicorn needs gunicorn: pip install 'vkmock[gunicorn]'")
-    address = f"{settings.host}:{settings.port}" if ":" not in settings.host else f"[{settings.host}]:{settings.port}"
+    host = settings.host if ":" not in settings.host else f"[{settings.host}]"
+    address = f"{host}:{settings.port}"
     sock.close()  # gunicorn binds its own socket (SO_REUSEADDR)
 
-    class Gunicorn(BaseApplication):  # type: ignore[misc]
+    class Gunicorn(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", [address])
             self.cfg.set("workers", settings.workers)
@@ -131,7 +173,23 @@ def run_gunicorn(make_app: Callable[[], Flask], settings: Settings, sock: socket
         def load(self) -> Flask:
             return make_app()
 
-    Gunicorn().run()
+    master = os.getpid()
+    try:
+        Gunicorn().run()
+    except BaseException as exc:
+        if os.getpid() != master:
+            # a gunicorn worker is a fork of this process and leaves with SystemExit: it must not unwind
+            # through the master's clean-up (which removes the shared temporary database the others use)
+            _leave_worker(exc.code if isinstance(exc, SystemExit) else 1)
+        raise
+
+
+def _leave_worker(code: object) -> None:
+    """End a forked worker process now, without running its parent's ``finally`` blocks or atexit hooks."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 def run_granian(make_app: Callable[[], Flask], settings: Settings, sock: socket.socket) -> None:
@@ -143,6 +201,7 @@ def run_granian(make_app: Callable[[], Flask], settings: Settings, sock: socket.
     sock.close()
     global _GRANIAN_FACTORY
     _GRANIAN_FACTORY = make_app
+    _granian_workers_leave_sigint_to_the_main_process()
     Server(
         "vkmock.server:granian_app",
         address=settings.host,
@@ -152,7 +211,33 @@ def run_granian(make_app: Callable[[], Flask], settings: Settings, sock: socket.
         blocking_threads=settings.threads,
         factory=True,
         log_enabled=False,
+        respawn_failed_workers=True,  # as gunicorn does: a worker that dies is replaced, the others serve on
+        workers_kill_timeout=GRANIAN_KILL_AFTER_S,  # a worker that does not stop when told is killed
     ).serve()
+
+
+def _granian_workers_leave_sigint_to_the_main_process() -> None:
+    """Make granian's workers ignore SIGINT; the main process stops them (one SIGTERM each) on Ctrl-C.
+
+    Ctrl-C in a terminal sends SIGINT to every process of the group. A granian 2.x worker that gets it and
+    then, while it shuts down, the main process's SIGTERM, waits forever for its shutdown callback: with two
+    workers Ctrl-C hung (until ``workers_kill_timeout``) in most runs. A single signal always stops a worker.
+    """
+    try:
+        import granian._signals as granian_signals
+    except ImportError:  # another layout: the kill timeout still bounds the stop
+        return
+    original = getattr(granian_signals, "set_sync_signals", None)
+    if original is None or getattr(original, "_vkmock", False):
+        return
+
+    def set_sync_signals() -> object:
+        event = original()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return event
+
+    set_sync_signals._vkmock = True  # type: ignore[attr-defined]
+    granian_signals.set_sync_signals = set_sync_signals
 
 
 _GRANIAN_FACTORY: Callable[[], Flask] | None = None
