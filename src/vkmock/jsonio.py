@@ -5,6 +5,9 @@ integral floats written without ``.0`` (Go writes ``100``, Python ``100.0``).
 
 In: strict. Invalid UTF-8, ``NaN``/``Infinity`` literals, numbers that overflow a float, nesting deeper than
 ``MAX_DEPTH`` and empty bodies are all ``InvalidJSON`` (upstream answers every one with 400 "Invalid JSON").
+A ``\\uD800``-``\\uDFFF`` escape without its pair is ``InvalidJSON`` too, like raw invalid UTF-8: such text
+cannot be stored or sent back as UTF-8 (Go's decoder would put U+FFFD in its place; vkmock refuses rather
+than keep a string other than the one it was sent).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ MAX_DEPTH = 64
 _ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
 _BACKSLASH_PAIR = re.compile(r"\\(.)")
 _GO_SHORT_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidJSON(ValueError):
@@ -91,6 +96,20 @@ def parse_body(data: bytes) -> Any:
     if (data.count(b"[") + data.count(b"{") > MAX_DEPTH) and not _depth_ok(data):
         raise InvalidJSON("nesting too deep")
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float)
     except (ValueError, RecursionError) as exc:
         raise InvalidJSON(str(exc)) from exc
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        raise InvalidJSON("a \\u escape names half of a UTF-16 surrogate pair")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a decoded value holds a lone surrogate (``json`` joins valid pairs into one character)."""
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False

@@ -453,7 +453,8 @@ def _apply_update(current: Record, request: UpdateVirtualKeyRequest, ids: Ids, c
         _attach(record, "rate_limit", _patch_rate_limit(record.get("rate_limit"), request.rate_limit, moment))
     if request.provider_configs is not None:
         existing = {pc["id"]: pc for pc in record.get("provider_configs") or []}
-        configs = []
+        # an id listed twice updates that one config twice, the last item winning (as upstream's loop does)
+        configs: dict[int, Record] = {}
         for item in request.provider_configs:
             if item.id is not None:
                 old = existing.get(item.id)
@@ -470,16 +471,16 @@ def _apply_update(current: Record, request: UpdateVirtualKeyRequest, ids: Ids, c
                 budget = _patch_budget(budget, item.budget, moment)
             if item.rate_limit is not None:
                 limit = _patch_rate_limit(limit, item.rate_limit, moment)
-            configs.append(_provider_config(config_id, vk_id, item, catalogue, budget, limit))
-        record["provider_configs"] = configs
+            configs[config_id] = _provider_config(config_id, vk_id, item, catalogue, budget, limit)
+        record["provider_configs"] = list(configs.values())
     if request.mcp_configs is not None:
         existing_mcp = {mc["id"] for mc in record.get("mcp_configs") or []}
-        mcps = []
+        mcps: dict[int, Record] = {}
         for mcp in request.mcp_configs:
             if mcp.id is not None and mcp.id not in existing_mcp:
                 raise Conflict(f"MCP config {mcp.id} does not belong to this virtual key", upstream_status=500)
             config_id = mcp.id if mcp.id is not None else ids.mcp_config()
-            mcps.append(mcp_config(config_id, vk_id, mcp, catalogue))
-        record["mcp_configs"] = mcps
+            mcps[config_id] = mcp_config(config_id, vk_id, mcp, catalogue)
+        record["mcp_configs"] = list(mcps.values())
     record["updated_at"] = format_ts(moment)
     return _ordered(record, VK_ORDER)
