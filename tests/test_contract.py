@@ -376,3 +376,19 @@ def test_a_deployment_that_goes_away_during_the_run_exits_2(tmp_path: Path) -> N
     assert process.returncode == 2, out + err
     assert "the deployment stopped answering during the run" in err
     assert "Traceback" not in out + err
+
+
+def test_without_schemathesis_the_command_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from vkmock import contract
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "schemathesis" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(contract.importlib.util, "find_spec", find_spec)
+    result = contract.run_contract(contract.ContractOptions(base_url="http://127.0.0.1:9"))
+    assert result.exit_code == contract.EXIT_USAGE
+    assert "pip install 'vkmock[contract]'" in result.summary

@@ -110,7 +110,7 @@ def test_life_of_a_key(api: Api) -> None:
     assert api.get(created["id"]) == updated
 
     # delete, then 404 for read, update and a second delete
-    status, payload, raw = api.call("DELETE", "/" + created["id"])
+    status, _, raw = api.call("DELETE", "/" + created["id"])
     assert status == 200 and raw == b'{"message":"Virtual key deleted successfully"}\n'
     not_found = {"is_bifrost_error": False, "status_code": 404, "error": {"message": "Virtual key not found"},
                  "extra_fields": {}}
@@ -157,7 +157,8 @@ def test_provider_configs_on_update_are_the_full_desired_set(api: Api) -> None:
     assert kept["id"] == openai["id"] and kept["weight"] == 1
     assert kept["allowed_models"] == []  # an omitted allowed_models becomes [] (upstream)
     assert kept["budget"]["id"] == openai["budget"]["id"] and kept["budget"]["max_limit"] == 25
-    assert kept["budget"]["reset_duration"] == "1d" and kept["budget"]["current_usage"] == openai["budget"]["current_usage"]
+    assert kept["budget"]["reset_duration"] == "1d"
+    assert kept["budget"]["current_usage"] == openai["budget"]["current_usage"]
     assert new["provider"] == "groq" and new["id"] not in (openai["id"], anthropic["id"])
     assert new["virtual_key_id"] == vk["id"]
     assert anthropic["id"] not in [pc["id"] for pc in updated["provider_configs"]]  # deleted with its limit

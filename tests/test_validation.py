@@ -67,7 +67,8 @@ CREATE_CASES: list[tuple[Any, int, int, str]] = [
      "invalid tools_to_execute for mcp client github: wildcard '*' cannot be used with other values in the whitelist"),
     ({"name": "x", "mcp_configs": [{"mcp_client_name": "no-such-client"}]}, 409, 500,
      "failed to get MCP client: record not found"),
-    ({"name": "checkout-service-dup"}, 409, 500, "a record with this name already exists. Please use a different value"),
+    ({"name": "checkout-service-dup"}, 409, 500,
+     "a record with this name already exists. Please use a different value"),
     ({"name": "x" * 256}, 400, 400, "invalid request body at name: the value is longer than 255 characters"),
 ]
 
@@ -88,7 +89,8 @@ UPDATE_CASES: list[tuple[Any, int, int, str]] = [
      P + "duplicate mcp_client_name: slack"),
     ({"name": "checkout-service-dup"}, 409, 400,
      P + "a record with this name already exists. Please use a different value"),
-    ({"rate_limit": {"token_max_limit": 9}}, 409, 500, P + "token_reset_duration is required when token_max_limit is set"),
+    ({"rate_limit": {"token_max_limit": 9}}, 409, 500,
+     P + "token_reset_duration is required when token_max_limit is set"),
 ]
 
 

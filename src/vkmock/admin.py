@@ -82,7 +82,8 @@ def load_fixture(name: str) -> Response:
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
     except FileNotFoundError as exc:
-        raise NotFound(f"no fixture named {name!r}; available: {', '.join(fixtures.available(st.fixtures_dir)) or 'none'}") from exc
+        known = ", ".join(fixtures.available(st.fixtures_dir)) or "none"
+        raise NotFound(f"no fixture named {name!r}; available: {known}") from exc
     try:
         world = fixtures.load(path, st.settings.seed, st.settings.now)
     except fixtures.FixtureError as exc:

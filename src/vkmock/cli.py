@@ -39,20 +39,30 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--host", default=None, help="Address to bind. [default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="Port to listen on. [default: 8080]")
 @click.option("--seed", type=int, default=None, help="Seed of the generated world. [default: 42]")
-@click.option("--count", type=click.IntRange(0, 100_000), default=None, help="Keys in the generated world. [default: 20]")
-@click.option("--now", default=None, help=f"Anchor instant the world is laid out before (RFC 3339). [default: {DEFAULT_NOW}]")
-@click.option("--fixture", default=None, help="Serve this fixture (a file, or a name from the fixtures directory) instead of a generated world.")
-@click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False), help="Where named fixtures live. [default: ./fixtures]")
-@click.option("--db", default=None, help="SQLite file that keeps the world across restarts and workers. [default: in memory]")
-@click.option("--reset-on-start", is_flag=True, default=None, help="With --db: put the seeded world or fixture back at start.")
+@click.option("--count", type=click.IntRange(0, 100_000), default=None,
+              help="Keys in the generated world. [default: 20]")
+@click.option("--now", default=None,
+              help=f"Anchor instant the world is laid out before (RFC 3339). [default: {DEFAULT_NOW}]")
+@click.option("--fixture", default=None,
+              help="Serve this fixture (a file, or a name from the fixtures directory) instead of a generated world.")
+@click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False),
+              help="Where named fixtures live. [default: ./fixtures]")
+@click.option("--db", default=None,
+              help="SQLite file that keeps the world across restarts and workers. [default: in memory]")
+@click.option("--reset-on-start", is_flag=True, default=None,
+              help="With --db: put the seeded world or fixture back at start.")
 @click.option("--token", "tokens", multiple=True, help="Accept only this Bearer token (repeatable).")
 @click.option("--basic", multiple=True, help="Accept only this USER:PASS with Basic auth (repeatable).")
 @click.option("--no-auth", is_flag=True, default=None, help="Accept requests without credentials.")
-@click.option("--upstream-quirks", is_flag=True, default=None, help="Answer bad input with upstream's own statuses (500 where Bifrost sends 500).")
+@click.option("--upstream-quirks", is_flag=True, default=None,
+              help="Answer bad input with upstream's own statuses (500 where Bifrost sends 500).")
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per worker. [default: 8]")
-@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (they share --db). [default: 1]")
-@click.option("--server", "server_name", type=click.Choice(server.SERVERS), default=None, help="WSGI server. [default: waitress]")
-@click.option("--max-body", type=click.IntRange(1024), default=None, help="Largest request body in bytes (413 above). [default: 1048576]")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (they share --db). [default: 1]")
+@click.option("--server", "server_name", type=click.Choice(server.SERVERS), default=None,
+              help="WSGI server. [default: waitress]")
+@click.option("--max-body", type=click.IntRange(1024), default=None,
+              help="Largest request body in bytes (413 above). [default: 1048576]")
 @click.option("--quiet", is_flag=True, default=None, help="Print nothing at start.")
 @click.option("--latency", default=None, metavar="SPEC",
               help="Delay every API answer: 50ms, 1.5s, 20-200ms (uniform), lognormal:80ms[:SIGMA] (median, "
@@ -175,7 +185,8 @@ main.add_command(fixtures_group, name="fixtures")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the world.")
 @click.option("--count", type=click.IntRange(0, 100_000), default=20, show_default=True, help="Number of keys.")
 @click.option("--now", default=DEFAULT_NOW, show_default=True, help="Anchor instant (RFC 3339).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="File to write (.json or .yaml). [default: stdout, JSON]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="File to write (.json or .yaml). [default: stdout, JSON]")
 def fixtures_generate(seed: int, count: int, now: str, output: str | None) -> None:
     """Write a seeded world as a fixture file, in the order the list serves it.
 
@@ -219,7 +230,8 @@ def fixtures_validate(files: tuple[str, ...]) -> None:
 
 
 @fixtures_group.command("list", context_settings=CONTEXT)
-@click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False), help="Directory to list. [default: ./fixtures]")
+@click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False),
+              help="Directory to list. [default: ./fixtures]")
 def fixtures_list(fixtures_dir: str | None) -> None:
     """List the named scenarios that --fixture NAME can load."""
     directory = Path(fixtures_dir) if fixtures_dir else spec.default_fixtures_dir()

@@ -16,6 +16,7 @@ Exit statuses: 0 clean, 1 a check failed (or keys could not be cleaned up), 2 us
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -455,6 +456,8 @@ def run_contract(options: ContractOptions, echo: Callable[[str], None] | None = 
         spec_file = Path(options.spec) if options.spec else spec.spec_path()
         if not spec_file.is_file():
             raise UsageError(f"spec not found: {spec_file}")
+        if importlib.util.find_spec("schemathesis") is None:
+            raise UsageError("Schemathesis is not installed: pip install 'vkmock[contract]' (or 'vkmock[test]')")
     except UsageError as exc:
         return ContractResult(EXIT_USAGE, f"vkmock contract: {exc}")
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(1, 2**31)

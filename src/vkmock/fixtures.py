@@ -49,7 +49,8 @@ def read(path: Path) -> Any:
             return yaml.safe_load(text)
         return json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise FixtureError(name, "", f"not valid {'YAML' if path.suffix.lower() != '.json' else 'JSON'}: {exc}") from exc
+        kind = "JSON" if path.suffix.lower() == ".json" else "YAML"
+        raise FixtureError(name, "", f"not valid {kind}: {exc}") from exc
 
 
 def check(data: Any, name: str) -> list[dict[str, Any]]:
@@ -66,9 +67,8 @@ def check(data: Any, name: str) -> list[dict[str, Any]]:
     for index, vk in enumerate(keys):
         for field, seen in (("id", seen_ids), ("name", seen_names)):
             if vk[field] in seen:
-                raise FixtureError(
-                    name, f"/virtual_keys/{index}/{field}", f"duplicate {field} {vk[field]!r} (also at index {seen[vk[field]]})"
-                )
+                where = f"/virtual_keys/{index}/{field}"
+                raise FixtureError(name, where, f"duplicate {field} {vk[field]!r} (also at index {seen[vk[field]]})")
             seen[vk[field]] = index
         for pc_index, pc in enumerate(vk["provider_configs"]):
             if pc["virtual_key_id"] != vk["id"]:
