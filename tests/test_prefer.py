@@ -19,17 +19,8 @@ JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 OPERATIONS = sorted(spec.operations())
 
 
-def resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = spec.spec()
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
 def response_validator(method: str, path: str, code: str) -> Any:
-    content = resolve(spec.operations()[(method, path)]["responses"][code])["content"]["application/json"]
+    content = spec.resolve(spec.operations()[(method, path)]["responses"][code])["content"]["application/json"]
     return jsonschema_rs.Draft202012Validator({**content["schema"], "components": spec.spec()["components"]})
 
 
@@ -67,10 +58,10 @@ def test_every_declared_code_answers_the_specs_example_valid_against_its_schema(
         assert answer.headers["Preference-Applied"] == f"code={code}"
         body = json.loads(answer.data)
         response_validator(method, path, code).validate(body)
-        content = resolve(response)["content"]["application/json"]
+        content = spec.resolve(response)["content"]["application/json"]
         example = content.get("example")
         if example is None and content.get("examples"):
-            example = resolve(next(iter(content["examples"].values())))["value"]
+            example = spec.resolve(next(iter(content["examples"].values())))["value"]
         if int(code) >= 400:
             assert body == {
                 "is_bifrost_error": False,

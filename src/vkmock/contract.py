@@ -701,27 +701,27 @@ def _error_text(error: Any) -> str:
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
+def target_options(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options that name a deployment and its credentials, shared by ``contract`` and ``drift``."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        options = (
+            click.option("--base-url", envvar="VKMOCK_CONTRACT_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+                         help=f"Deployment to {verb} (env VKMOCK_CONTRACT_BASE_URL)."),
+            click.option("--token", envvar="VKMOCK_CONTRACT_TOKEN", default=None,
+                         help="Send 'Authorization: Bearer TOKEN' (env VKMOCK_CONTRACT_TOKEN). Never printed."),
+            click.option("--basic", envvar="VKMOCK_CONTRACT_BASIC", default=None, metavar="USER:PASS",
+                         help="Send Basic credentials instead (env VKMOCK_CONTRACT_BASIC). Never printed."),
+        )
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @click.command(context_settings=CONTEXT)
-@click.option(
-    "--base-url",
-    envvar="VKMOCK_CONTRACT_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="Deployment to test (env VKMOCK_CONTRACT_BASE_URL).",
-)
-@click.option(
-    "--token",
-    envvar="VKMOCK_CONTRACT_TOKEN",
-    default=None,
-    help="Send 'Authorization: Bearer TOKEN' (env VKMOCK_CONTRACT_TOKEN). Never printed.",
-)
-@click.option(
-    "--basic",
-    envvar="VKMOCK_CONTRACT_BASIC",
-    default=None,
-    metavar="USER:PASS",
-    help="Send Basic credentials instead (env VKMOCK_CONTRACT_BASIC). Never printed.",
-)
+@target_options("test")
 @click.option(
     "--allow-writes",
     is_flag=True,

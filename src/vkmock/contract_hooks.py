@@ -23,22 +23,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import uuid
 import zlib
-from datetime import datetime
 from typing import Any
 
 import schemathesis
 
 from vkmock import spec
-from vkmock.contract_http import BASE, PREFIX, ConnectionProblem, Target, key_path
+from vkmock.contract_http import BASE, PREFIX, ConnectionProblem, Target, is_rfc3339, key_path
 
 ITEM = BASE + "/{vk_id}"
-RFC3339 = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?P<frac>\.\d{1,9})?(?P<zone>[Zz]|[+-]\d{2}:\d{2})$"
-)
 NAME_LIMIT = 255
 
 
@@ -286,18 +281,6 @@ def _walk(doc: Any, pointer: str = "") -> Any:
             yield from _walk(value, f"{pointer}/{index}")
 
 
-def is_rfc3339(value: str) -> bool:
-    match = RFC3339.match(value)
-    if not match:
-        return False
-    try:
-        datetime.fromisoformat(f"{match['date']}T{match['time']}")
-    except ValueError:
-        return False  # 2026-13-45T25:61:00Z has the shape but is not a date
-    zone = match["zone"]
-    return zone in "Zz" or (int(zone[1:3]) < 24 and int(zone[4:6]) < 60)
-
-
 @schemathesis.check
 def timestamps_are_rfc3339(ctx: Any, response: Any, case: Any) -> bool | None:
     """Every timestamp field (``created_at``, ``updated_at``, ``last_reset``, ...) is RFC 3339."""
@@ -456,15 +439,3 @@ class some_request_succeeded:  # the class name is the check's name in reports
                 f"no request got a 2xx answer (statuses seen: {seen}); are the credentials right?"
             )
 
-
-#: The checks this module adds, for ``--checks`` / ``--exclude-checks`` and the docs.
-VKMOCK_CHECKS = (
-    "count_matches_list",
-    "timestamps_are_rfc3339",
-    "errors_use_bifrost_envelope",
-    "json_not_html",
-    "created_key_is_readable",
-    "update_is_persisted",
-    "deleted_key_is_gone",
-    "some_request_succeeded",
-)

@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 #: Every key ``vkmock contract --allow-writes`` creates is named with this prefix, and removed at the end.
@@ -182,3 +183,21 @@ def _reason(exc: BaseException) -> str:
 
 def key_path(vk_id: str) -> str:
     return f"{BASE}/{urllib.parse.quote(vk_id, safe='')}"
+
+
+RFC3339 = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.\d{1,9})?(?P<zone>[Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def is_rfc3339(value: str) -> bool:
+    """Whether ``value`` is an RFC 3339 date-time that names a real instant (not just the right shape)."""
+    match = RFC3339.match(value)
+    if not match:
+        return False
+    try:
+        datetime.fromisoformat(f"{match['date']}T{match['time']}")
+    except ValueError:
+        return False  # 2026-13-45T25:61:00Z has the shape but is not a date
+    zone = match["zone"]
+    return zone in "Zz" or (int(zone[1:3]) < 24 and int(zone[4:6]) < 60)

@@ -41,6 +41,7 @@ import click
 import yaml
 
 from vkmock import spec
+from vkmock.contract import CONTEXT, target_options
 from vkmock.contract_http import (
     BASE,
     Answer,
@@ -48,6 +49,7 @@ from vkmock.contract_http import (
     Credentials,
     Target,
     UsageError,
+    is_rfc3339,
     key_path,
     normalize_base_url,
 )
@@ -58,9 +60,6 @@ LIST_PROBE = f"GET {BASE}"
 ITEM_PROBE = f"GET {BASE}/{{vk_id}}"
 UNKNOWN_PROBE = f"GET {BASE}/{{unknown id}}"
 NOAUTH_PROBE = f"GET {BASE} (no credentials)"
-RFC3339 = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})[Tt](?P<time>\d{2}:\d{2}:\d{2})(?:\.\d{1,9})?(?P<zone>[Zz]|[+-]\d{2}:\d{2})$"
-)
 INT64 = (-(2**63), 2**63 - 1)
 #: A well-formed UUID v4 that no deployment has (ids are random UUIDs), for the 404 probe.
 UNKNOWN_ID = uuid.UUID("0d71f7c0-0000-4000-8000-00000000d71f")
@@ -113,20 +112,6 @@ def _show(value: Any, limit: int = 60) -> str:
     text = json.dumps(value, ensure_ascii=False)
     text = text if len(text) <= limit else text[: limit - 3] + "..."
     return f"{_json_type(value)} {text}" if not isinstance(value, dict | list) else _json_type(value)
-
-
-def is_rfc3339(value: str) -> bool:
-    from datetime import datetime
-
-    match = RFC3339.match(value)
-    if not match:
-        return False
-    try:
-        datetime.fromisoformat(f"{match['date']}T{match['time']}")
-    except ValueError:
-        return False
-    zone = match["zone"]
-    return zone in "Zz" or (int(zone[1:3]) < 24 and int(zone[4:6]) < 60)
 
 
 class Walker:
@@ -496,30 +481,8 @@ def run_drift(
     return report
 
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
-
-
 @click.command(context_settings=CONTEXT)
-@click.option(
-    "--base-url",
-    envvar="VKMOCK_CONTRACT_BASE_URL",
-    default="http://localhost:8080",
-    show_default=True,
-    help="Deployment to read (env VKMOCK_CONTRACT_BASE_URL).",
-)
-@click.option(
-    "--token",
-    envvar="VKMOCK_CONTRACT_TOKEN",
-    default=None,
-    help="Send 'Authorization: Bearer TOKEN' (env VKMOCK_CONTRACT_TOKEN). Never printed.",
-)
-@click.option(
-    "--basic",
-    envvar="VKMOCK_CONTRACT_BASIC",
-    default=None,
-    metavar="USER:PASS",
-    help="Send Basic credentials instead (env VKMOCK_CONTRACT_BASIC). Never printed.",
-)
+@target_options("read")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of text.")
 @click.option(
     "--allowlist",

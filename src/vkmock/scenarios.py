@@ -208,15 +208,6 @@ def applied(text: str) -> None:
 # ---- the spec's operations and examples ------------------------------------------------------------------
 
 
-def _resolve(node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = spec.spec()
-        for part in node["$ref"].lstrip("#/").split("/"):
-            target = target[part]
-        node = target
-    return node
-
-
 @functools.cache
 def _operations() -> dict[tuple[str, str], dict[str, Any]]:
     return spec.operations()
@@ -235,9 +226,9 @@ def operation() -> tuple[str, str, dict[str, Any]] | None:
 
 def _examples(response: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The named examples and the single ``example`` of a response's JSON content."""
-    content = (_resolve(response).get("content") or {}).get("application/json") or {}
+    content = (spec.resolve(response).get("content") or {}).get("application/json") or {}
     named = {
-        name: _resolve(example).get("value") for name, example in (content.get("examples") or {}).items()
+        name: spec.resolve(example).get("value") for name, example in (content.get("examples") or {}).items()
     }
     return named, content.get("example")
 
@@ -385,7 +376,7 @@ def _coded(method: str, path: str, op: dict[str, Any], prefs: Preferences) -> Re
         applied(f"code={code}")
     if code >= 400:
         message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
-        raise Preferred(code, message or _resolve(op["responses"][str(code)]).get("description", "Error"))
+        raise Preferred(code, message or spec.resolve(op["responses"][str(code)]).get("description", "Error"))
     data = go_dumps(body) if body is not None else _generated_answer(method, state().settings.seed)
     return Response(data, status=code, content_type=JSON)
 

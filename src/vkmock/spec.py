@@ -91,3 +91,13 @@ def operations() -> dict[tuple[str, str], dict[str, Any]]:
             if method in ("get", "put", "post", "delete", "patch", "head", "options"):
                 found[(method.upper(), path)] = operation
     return found
+
+
+def resolve(node: Any) -> Any:
+    """Follow local ``$ref``s (``#/components/...``) of the bundled spec until ``node`` is a plain object."""
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = spec()
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
