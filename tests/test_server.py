@@ -13,7 +13,6 @@ No timing assertions: speed is shown by ``benchmarks/run.py``.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -34,19 +33,7 @@ JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 STOP_TIMEOUT = 15.0
 
 
-def _installed(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
-
-
-SERVERS = [
-    "waitress",
-    pytest.param(
-        "gunicorn", marks=pytest.mark.skipif(not _installed("gunicorn"), reason="gunicorn not installed")
-    ),
-    pytest.param(
-        "granian", marks=pytest.mark.skipif(not _installed("granian"), reason="granian not installed")
-    ),
-]
+SERVERS = ["waitress", "gunicorn", "granian"]  # the test extra installs all three
 
 
 def _group_alive(pgid: int) -> bool:
@@ -144,7 +131,6 @@ def test_server_serves_shares_state_and_stops_cleanly(
         assert not temp_db.exists() and not temp_db.parent.exists()
 
 
-@pytest.mark.skipif(not _installed("gunicorn"), reason="gunicorn not installed")
 def test_gunicorn_sync_workers_read_what_the_other_worker_wrote(serve: Any) -> None:
     """A sync worker takes one request at a time: keeping one busy sends the next request to the other."""
     server = serve("--server", "gunicorn", "--workers", "2", "--threads", "1", "--count", "3")
@@ -170,13 +156,7 @@ def test_gunicorn_sync_workers_read_what_the_other_worker_wrote(serve: Any) -> N
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc to find the workers")
-@pytest.mark.parametrize(
-    "server_name",
-    [
-        pytest.param("gunicorn", marks=pytest.mark.skipif(not _installed("gunicorn"), reason="no gunicorn")),
-        pytest.param("granian", marks=pytest.mark.skipif(not _installed("granian"), reason="no granian")),
-    ],
-)
+@pytest.mark.parametrize("server_name", ["gunicorn", "granian"])
 def test_a_worker_that_dies_is_replaced_and_the_shared_database_stays(serve: Any, server_name: str) -> None:
     server = serve("--server", server_name, "--workers", "2", "--count", "3")
     temp_db = _temp_db(server)
