@@ -263,3 +263,35 @@ def test_the_admin_spec_is_valid_and_describes_every_admin_route(app: Any) -> No
 @pytest.mark.parametrize("path", ["/_vkmock/health"])
 def test_open_routes_match_the_spec(client: Any, path: str) -> None:
     check_against_spec("GET", path, client.get(path))
+
+
+def test_every_journal_entry_is_bounded_in_size_whatever_the_request_carries(client: Any) -> None:
+    from vkmock import journal as journal_module
+
+    huge = "x" * 20_000
+    headers = {**AUTH, "X-Huge": huge, **{f"X-Filler-{i}": "y" * 900 for i in range(40)}}
+    client.get(f"{BASE}/{huge}?q={huge}&from_memory=true", headers=headers)
+    client.post(BASE, headers=JSON_AUTH, data=json.dumps({"name": "big", "description": huge}))
+    entries = journal(client)["requests"]
+    assert len(entries) == 2
+    for entry in entries:
+        assert len(entry["path"]) <= journal_module.FIELD_LIMIT
+        assert sum(len(str(v)) for v in entry["query"].values()) <= journal_module.FIELD_LIMIT
+        assert all(len(value) <= journal_module.FIELD_LIMIT for value in entry["headers"].values())
+        assert sum(len(k) + len(v) for k, v in entry["headers"].items()) <= journal_module.HEADERS_LIMIT
+        assert entry["body"] is None or len(entry["body"]) <= journal_module.BODY_LIMIT + 20
+    get, post = entries[1], entries[0]
+    assert get["headers"]["Authorization"] == "Bearer [REDACTED]"  # the first headers are the ones kept
+    assert post["body_bytes"] > journal_module.BODY_LIMIT  # the size is still told in full
+    # what is stored (raw, redacted only when read) is bounded too
+    stored = [raw for _, raw in client.application.extensions["vkmock"].extras["journal"]._entries]
+    for raw in stored:
+        held = len(raw.path) + len(raw.query) + len(raw.body) + sum(len(k) + len(v) for k, v in raw.headers)
+        assert held <= journal_module.ENTRY_LIMIT
+
+
+def test_a_secret_cut_short_by_the_body_limit_is_still_redacted(client: Any) -> None:
+    body = '{"name": "cut", "description": "' + "d" * 4040 + '", "value": "' + "s" * 200 + '"}'
+    client.post(BASE, headers=JSON_AUTH, data=body)
+    entry = journal(client)["requests"][0]
+    assert "sss" not in entry["body"] and entry["body"].endswith('"value": "[REDACTED]"')

@@ -400,7 +400,7 @@ def test_the_list_cache_and_the_change_log_have_fixed_bounds(
     assert len(store._list_cache) <= 2  # one body per view
     rows = store._db.execute("SELECT COUNT(*) FROM changes").fetchone()[0]
     assert store.version > 1200 and rows <= 100 + 500  # pruned every 500 versions down to CHANGES_KEPT
-    assert store.count() == 3 and len(store._records) == len(store._docs) == len(store._sort) == 3
+    assert store.count() == 3 and len(store._docs) == len(store._sort) == 3
     store.close()
 
 

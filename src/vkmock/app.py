@@ -51,10 +51,18 @@ def build_store(settings: Settings, fixtures_dir: Path | None) -> Store:
     return Store(settings.db, lambda: world).open(reset=settings.reset_on_start)
 
 
+class VkmockFlask(Flask):
+    """Flask without the per-call coroutine check: vkmock has no ``async`` views or hooks, and Flask would
+    otherwise inspect every hook and view on every request to find out."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return func
+
+
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or Settings.from_env()
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
-    app = Flask("vkmock")
+    app = VkmockFlask("vkmock")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
     state = AppState(settings, store or build_store(settings, fixtures_dir), fixtures_dir)
@@ -73,10 +81,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 def _install_auth(app: Flask, state: AppState) -> None:
     @app.before_request
     def require_credentials() -> None:
-        path = request.path
-        if request.method == "OPTIONS" or path.startswith(PUBLIC_PREFIXES):
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        if req.method == "OPTIONS" or req.path.startswith(PUBLIC_PREFIXES):
             return
-        if not auth.authorized(state.settings, request.headers.get("Authorization")):
+        if not auth.authorized(state.settings, req.environ.get("HTTP_AUTHORIZATION")):
             raise Unauthorized()
 
 
@@ -102,7 +110,8 @@ def _install_errors(app: Flask, state: AppState) -> None:
             allowed = sorted(getattr(exc, "valid_methods", None) or [])
             return vkmock_error(MethodNotAllowed(f"Method {request.method} not allowed", allowed=allowed))
         status = exc.code or 500
-        return respond(status, exc.name if status != 413 else f"Request body too large (limit {state.settings.max_body} bytes)")
+        too_large = f"Request body too large (limit {state.settings.max_body} bytes)"
+        return respond(status, exc.name if status != 413 else too_large)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

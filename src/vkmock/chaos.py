@@ -174,6 +174,11 @@ class Config:
     def public(self) -> dict[str, Any]:
         return {name: go_number(value) for name, value in self.raw}
 
+    @property
+    def quiet(self) -> bool:
+        """True when no request is slowed down or failed unless it asks to be."""
+        return self.latency.kind == "none" and self.fault_rate == 0
+
 
 FIELDS = {"latency": Latency.parse, "fault_rate": fault_rate, "fault_timeout": fault_timeout}
 
@@ -185,6 +190,7 @@ class Chaos:
         self.rng = random.Random(f"{settings.seed}:chaos")
         self._lock = threading.Lock()
         self._parsed: Config | None = None
+        self._cached: tuple[int, Config] | None = None  # (store version, its config)
         stored = shared.stored()
         if stored is not None and stored != self.defaults():
             shared.set(self.defaults())  # a new start (or another --db run): the command line wins
@@ -194,6 +200,11 @@ class Chaos:
         return {"latency": s.latency, "fault_rate": float(s.fault_rate), "fault_timeout": s.fault_timeout}
 
     def config(self) -> Config:
+        """The settings in force, parsed once per store version (a change through any worker bumps it)."""
+        version = self.shared.store.sync()
+        cached = self._cached
+        if cached is not None and cached[0] == version:
+            return cached[1]
         raw = self.shared.get()
         key = tuple(sorted(raw.items()))
         parsed = self._parsed
@@ -205,6 +216,7 @@ class Chaos:
                 key,
             )
             self._parsed = parsed
+        self._cached = (version, parsed)
         return parsed
 
     def update(self, changes: Any) -> Config:
@@ -239,8 +251,10 @@ class Chaos:
     def before_request(self) -> None:
         if not scenarios.applies():
             return
-        prefs = scenarios.preferences()  # a malformed Prefer is a 400 here, after authentication
         config = self.config()
+        if config.quiet and not scenarios.asked(request.environ):
+            return  # no latency, no fault rate and no preferences: nothing to do
+        prefs = scenarios.preferences()  # a malformed Prefer is a 400 here, after authentication
         if prefs.fault in ("reset", "timeout") and connection_socket(request.environ) is None:
             raise BadRequest(
                 f"Prefer fault={prefs.fault} needs the waitress server (vkmock serve's default): "
@@ -266,7 +280,7 @@ class Chaos:
             raise InjectedFault(500, FAILED.get(key, "Internal server error"))
 
     def after_request(self, response: Response) -> Response:
-        kind = request.environ.get(FAULT_KEY)
+        kind = request.environ.get(FAULT_KEY)  # set only by before_request, for a fault it chose
         if kind:
             response.headers["X-Vkmock-Fault"] = kind
             if kind == RATE_FAULT and response.status_code == 503:

@@ -11,10 +11,14 @@ _FRACTION = re.compile(r"\.(\d+)")
 def format_ts(moment: datetime) -> str:
     """``2026-03-11T09:39:10.254089Z``: UTC, trailing zeros of the fraction dropped, as Go prints it."""
     moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += ("." + f"{moment.microsecond:06d}").rstrip("0")
-    return text + "Z"
+    if moment.year < 1000:  # strftime's %Y, kept for these (isoformat pads the year to four digits)
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        if moment.microsecond:
+            text += ("." + f"{moment.microsecond:06d}").rstrip("0")
+        return text + "Z"
+    # isoformat is several times faster than strftime: 2026-03-11T09:39:10[.254089]+00:00
+    text = moment.isoformat()[:-6]
+    return (text.rstrip("0") if moment.microsecond else text) + "Z"
 
 
 def parse_ts(text: str) -> datetime:

@@ -55,10 +55,11 @@ class Cors:
         return any(pattern == "*" or fnmatch.fnmatchcase(origin, pattern) for pattern in self.origins)
 
     def preflight(self) -> Response | None:
+        if request.method != "OPTIONS":
+            return None
         origin = request.headers.get("Origin")
         if (
-            request.method != "OPTIONS"
-            or not origin
+            not origin
             or "Access-Control-Request-Method" not in request.headers
         ):
             return None
@@ -79,8 +80,9 @@ class Cors:
         return response
 
     def decorate(self, response: Response) -> Response:
-        origin = request.headers.get("Origin")
-        vary = response.headers.get("Vary")
+        origin = request.environ.get("HTTP_ORIGIN")
+        # a scan, not headers.get: a missing key costs werkzeug an exception, and most answers have no Vary
+        vary = next((value for name, value in response.headers.items() if name.lower() == "vary"), None)
         if not vary:
             response.headers["Vary"] = "Origin"
         elif "origin" not in vary.lower():

@@ -6,6 +6,12 @@ fault injected. Redacted: the credentials of ``Authorization`` (the scheme is ke
 token and API-key headers; ``token``-like query parameters; in bodies, every virtual-key value (``sk-bf-...``)
 and JSON fields that hold secrets (``value``, ``password``, ``token``, ``*_secret``...). Each worker process
 keeps its own journal. ``--journal-size 0`` turns it off.
+
+Recording is on every request's path, so it only copies the raw facts (``Raw``); they are redacted and shaped
+when the journal is read (``GET /_vkmock/requests``), which is rare. Every stored field is bounded: the path,
+the query string and each header value to ``FIELD_LIMIT`` (1 KiB), the headers together to ``HEADERS_LIMIT``
+(8 KiB), the body to ``BODY_LIMIT`` (4 KiB), so the journal's memory is bounded by its size times
+``ENTRY_LIMIT`` whatever the requests carry.
 """
 
 from __future__ import annotations
@@ -17,15 +23,23 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, g, request
+from werkzeug.datastructures import EnvironHeaders
 
-from vkmock.clock import format_ts, utcnow
+from vkmock.clock import format_ts
 from vkmock.errors import BadRequest
 
 BODY_LIMIT = 4096
+FIELD_LIMIT = 1024  # the path, the query string and each header value, as stored
+HEADERS_LIMIT = 8192  # every header name and value of one entry, together
+ENTRY_LIMIT = BODY_LIMIT + 2 * FIELD_LIMIT + HEADERS_LIMIT  # bytes of request data one entry may hold
+HEADER_KEYS = ("CONTENT_TYPE", "CONTENT_LENGTH")
 STARTED = "vkmock.started"
 INPUT = "vkmock.input"
 REDACTED = "[REDACTED]"
@@ -74,7 +88,7 @@ def redact_body(data: bytes, truncated: bool) -> str:
             pass
     # not JSON (or cut short): mask secret-looking "field": "value" pairs and every virtual key
     text = re.sub(
-        r'("([^"\\]*)"\s*:\s*)"(?:[^"\\]|\\.)*"',
+        r'("([^"\\]*)"\s*:\s*)"(?:[^"\\]|\\.)*(?:"|\\?$)',
         lambda m: m.group(1) + f'"{REDACTED}"' if SECRET_FIELD.match(m.group(2)) else m.group(0),
         text,
     )
@@ -136,19 +150,88 @@ class Tee:
             close()
 
 
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """One request as recorded: raw facts, each bounded; ``public()`` redacts and shapes them when read."""
+
+    when: float  # time.time() when answered
+    method: str
+    path: str
+    query: str  # the raw query string
+    status: int
+    duration_ms: float
+    remote_addr: str
+    headers: tuple[tuple[str, str], ...]  # (environ key, value): HTTP_* and CONTENT_TYPE/CONTENT_LENGTH
+    body: bytes
+    body_bytes: int
+    response_bytes: int
+    preferences: Mapping[str, str]
+    fault: str | None
+
+    @property
+    def public_path(self) -> str:
+        return redact_text(self.path)
+
+    def public(self, entry_id: int) -> dict[str, Any]:
+        pairs = parse_qsl(self.query, keep_blank_values=True) if self.query else []
+        return {
+            "id": entry_id,
+            "time": format_ts(datetime.fromtimestamp(self.when, UTC)),
+            "method": self.method,
+            "path": self.public_path,
+            "query": redact_query(pairs),
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "remote_addr": self.remote_addr,
+            "headers": redact_headers(EnvironHeaders(dict(self.headers)).items()),
+            "body": redact_body(self.body, self.body_bytes > len(self.body)) if self.body else None,
+            "body_bytes": self.body_bytes,
+            "response_bytes": self.response_bytes,
+            "preferences": dict(self.preferences),
+            "fault": self.fault,
+        }
+
+
+def _bounded(text: str, limit: int = FIELD_LIMIT) -> str:
+    return text if len(text) <= limit else text[:limit]
+
+
+def _headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The request headers as the environ holds them, each value cut to ``FIELD_LIMIT`` and all of them
+    together to ``HEADERS_LIMIT`` (later headers are dropped)."""
+    kept = tuple(
+        (key, value)
+        for key, value in environ.items()
+        if (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
+    )
+    if sum(len(key) + len(value) for key, value in kept) <= min(HEADERS_LIMIT, FIELD_LIMIT):
+        return kept  # the usual case: small headers, nothing to cut
+    bounded: list[tuple[str, str]] = []
+    room = HEADERS_LIMIT
+    for key, value in kept:
+        value = _bounded(value)
+        room -= len(key) + len(value)
+        if room < 0:
+            break
+        bounded.append((key, value))
+    return tuple(bounded)
+
+
 class Journal:
     def __init__(self, size: int) -> None:
         self.size = max(0, size)
-        self._entries: collections.deque[dict[str, Any]] = collections.deque(maxlen=self.size or 1)
+        self._entries: collections.deque[tuple[int, Raw | dict[str, Any]]] = collections.deque(
+            maxlen=self.size or 1
+        )
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record(self, entry: dict[str, Any]) -> None:
+    def record(self, entry: Raw | dict[str, Any]) -> None:
+        """Keep ``entry`` (a ``Raw`` request, or an entry already in its public shape)."""
         if not self.size:
             return
         with self._lock:
-            entry["id"] = next(self._ids)
-            self._entries.append(entry)
+            self._entries.append((next(self._ids), entry))
 
     def clear(self) -> int:
         with self._lock:
@@ -164,14 +247,13 @@ class Journal:
         with self._lock:
             snapshot = list(reversed(self._entries))
         found = []
-        for entry in snapshot:
-            if methods and entry["method"] not in methods:
+        for entry_id, entry in snapshot:
+            if methods and entry_method(entry) not in methods:
                 continue
-            if path and not (
-                fnmatch.fnmatchcase(entry["path"], path) if "*" in path else entry["path"].startswith(path)
-            ):
+            shown = entry.public_path if isinstance(entry, Raw) else entry["path"]
+            if path and not (fnmatch.fnmatchcase(shown, path) if "*" in path else shown.startswith(path)):
                 continue
-            found.append(entry)
+            found.append(entry.public(entry_id) if isinstance(entry, Raw) else {**entry, "id": entry_id})
             if limit is not None and len(found) >= limit:
                 break
         return found
@@ -188,29 +270,32 @@ class Journal:
         return {"requests": found, "count": len(found), "size": self.size}
 
 
-def _entry(response: Response) -> dict[str, Any]:
-    environ = request.environ
+def entry_method(entry: Raw | dict[str, Any]) -> str:
+    return entry.method if isinstance(entry, Raw) else str(entry["method"])
+
+
+def _raw(response: Response) -> Raw:
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    environ = req.environ
     tee = environ.get(INPUT)
-    started = environ.get(STARTED, time.perf_counter())
-    kept = bytes(tee.kept) if isinstance(tee, Tee) else b""
-    total = tee.total if isinstance(tee, Tee) else 0
+    started = environ.get(STARTED)
+    kept = bytes(tee.kept) if isinstance(tee, Tee) and tee.kept else b""
     prefs = g.get("vkmock_prefs")
-    return {
-        "id": 0,
-        "time": format_ts(utcnow()),
-        "method": request.method,
-        "path": redact_text(request.path),
-        "query": redact_query(request.args.items(multi=True)),
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-        "remote_addr": request.remote_addr or "",
-        "headers": redact_headers(request.headers.items()),
-        "body": redact_body(kept, total > len(kept)) if kept else None,
-        "body_bytes": total,
-        "response_bytes": response.calculate_content_length() or 0,
-        "preferences": dict(prefs.given) if prefs is not None else {},
-        "fault": environ.get("vkmock.fault"),
-    }
+    return Raw(
+        when=time.time(),
+        method=req.method,
+        path=_bounded(req.path),
+        query=_bounded(environ.get("QUERY_STRING", "")),
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0,
+        remote_addr=req.remote_addr or "",
+        headers=_headers(environ),
+        body=kept,
+        body_bytes=tee.total if isinstance(tee, Tee) else 0,
+        response_bytes=response.calculate_content_length() or 0,
+        preferences=prefs.given if prefs is not None else {},
+        fault=environ.get("vkmock.fault"),
+    )
 
 
 class JournalMiddleware:
@@ -229,11 +314,12 @@ class JournalMiddleware:
 def init_app(app: Flask, state: Any) -> None:
     journal = Journal(state.settings.journal_size)
     state.extras["journal"] = journal
-    if journal.size:
-        app.wsgi_app = JournalMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    if not journal.size:
+        return
+    app.wsgi_app = JournalMiddleware(app.wsgi_app)  # type: ignore[method-assign]
 
     @app.after_request
     def remember(response: Response) -> Response:
-        if journal.size and not request.path.startswith("/_vkmock/"):
-            journal.record(_entry(response))
+        if not request.path.startswith("/_vkmock/"):
+            journal.record(_raw(response))
         return response

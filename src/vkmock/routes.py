@@ -39,7 +39,8 @@ def read_body() -> bytes:
 
 
 def _from_memory() -> bool:
-    return request.args.get("from_memory") == "true"
+    # most requests have no query string: skip parsing it (and werkzeug's KeyError for a missing key)
+    return "from_memory" in request.environ.get("QUERY_STRING", "") and request.args.get("from_memory") == "true"
 
 
 @bp.get(BASE)

@@ -190,11 +190,15 @@ def parse(found: dict[str, str]) -> Preferences:
     )
 
 
+def asked(environ: dict[str, Any]) -> bool:
+    """True when the request may carry preferences: a ``Prefer`` header or a ``__`` in its query string."""
+    return "HTTP_PREFER" in environ or QUERY_PREFIX in environ.get("QUERY_STRING", "")
+
+
 def preferences() -> Preferences:
     """The request's preferences, parsed once (``BadRequest`` when malformed)."""
     if "vkmock_prefs" not in g:
-        asked = "Prefer" in request.headers or QUERY_PREFIX.encode() in request.query_string
-        g.vkmock_prefs = parse(_collect()) if asked and applies() else NONE
+        g.vkmock_prefs = parse(_collect()) if asked(request.environ) and applies() else NONE
     prefs: Preferences = g.vkmock_prefs
     return prefs
 
@@ -413,7 +417,7 @@ def _scenario_answer(method: str, prefs: Preferences) -> Response:
 
 def answer() -> Response | None:
     """Answer the request from its preferences, or ``None`` to let the route answer."""
-    if not applies():
+    if not asked(request.environ) or not applies():
         return None
     prefs = preferences()
     if not prefs.answers:
@@ -435,6 +439,8 @@ def init_app(app: Flask, state_: Any) -> None:
 
     @app.after_request
     def preference_applied(response: Response) -> Response:
+        if not asked(request.environ):  # nothing can have been applied
+            return response
         names = g.get("vkmock_applied")
         if names:
             response.headers["Preference-Applied"] = ", ".join(names)

@@ -13,6 +13,7 @@ list body of each view is built once per version and reused until the next write
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import sqlite3
@@ -111,10 +112,9 @@ class Store:
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(SCHEMA)
         self._version = -1
-        self._records: dict[str, dict[str, Any]] = {}
-        self._docs: dict[str, str] = {}
-        self._sort: dict[str, tuple[int, str]] = {}
-        self._order: list[str] | None = None
+        self._docs: dict[str, str] = {}  # id -> the key as served (JSON text): the memory view
+        self._sort: dict[str, tuple[int, str]] = {}  # id -> its place in list order
+        self._order: list[tuple[int, str]] | None = None  # the sort keys in list order, kept in step
         self._list_cache: dict[str, tuple[Hashable, bytes]] = {}
         self._overlay: Overlay | None = None
         self.catalogue = Catalogue()
@@ -189,22 +189,30 @@ class Store:
         return row[0] if row else default
 
     def _bump(self, db: sqlite3.Connection, vk_id: str) -> int:
-        version = int(self._meta(db, "version", "0") or 0) + 1
-        self._set_meta(db, "version", version)
+        row = db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version' RETURNING value")
+        found = row.fetchone()
+        if found is None:  # a new database
+            self._set_meta(db, "version", 1)
+            version = 1
+        else:
+            version = int(found[0])
         db.execute("INSERT OR REPLACE INTO changes (version, vk_id) VALUES (?, ?)", (version, vk_id))
         if version % 500 == 0:
             db.execute("DELETE FROM changes WHERE version <= ?", (version - CHANGES_KEPT,))
         return version
 
     def _ids(self, db: sqlite3.Connection) -> Ids:
-        return Ids(
-            int(self._meta(db, "next_provider_config", "1") or 1),
-            int(self._meta(db, "next_mcp_config", "1") or 1),
+        found = dict(
+            db.execute("SELECT key, value FROM meta WHERE key IN ('next_provider_config', 'next_mcp_config')")
         )
+        return Ids(int(found.get("next_provider_config") or 1), int(found.get("next_mcp_config") or 1))
 
-    def _save_ids(self, db: sqlite3.Connection, ids: Ids) -> None:
-        self._set_meta(db, "next_provider_config", ids.next_provider_config)
-        self._set_meta(db, "next_mcp_config", ids.next_mcp_config)
+    def _save_ids(self, db: sqlite3.Connection, ids: Ids, before: tuple[int, int]) -> None:
+        """Keep the id counters ``ids`` moved on from ``before`` (a key without configs moves none)."""
+        if ids.next_provider_config != before[0]:
+            self._set_meta(db, "next_provider_config", ids.next_provider_config)
+        if ids.next_mcp_config != before[1]:
+            self._set_meta(db, "next_mcp_config", ids.next_mcp_config)
 
     # ---- keeping the memory view in step ---------------------------------------------------------------
 
@@ -238,37 +246,48 @@ class Store:
             return version
 
     def _reload_all(self) -> None:
-        self._records.clear()
-        self._docs.clear()
-        self._sort.clear()
+        # built aside and swapped in: a reader without the lock (get_doc) sees the old world or the new one
+        docs: dict[str, str] = {}
+        sort: dict[str, tuple[int, str]] = {}
         for vk_id, created_us, doc in self._db.execute("SELECT id, created_us, doc FROM virtual_keys"):
-            self._remember(vk_id, created_us, doc)
+            docs[vk_id] = doc
+            sort[vk_id] = (created_us, vk_id)
+        self._order = None
+        self._docs, self._sort = docs, sort
         self.catalogue = Catalogue.from_dict(json.loads(self._meta(self._db, "catalogue", "{}") or "{}"))
         self.now = self._meta(self._db, "now", "") or ""
-        self._order = None
 
     def _reload_one(self, vk_id: str) -> None:
         row = self._db.execute("SELECT created_us, doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
-        self._forget(vk_id)
         if row:
             self._remember(vk_id, row[0], row[1])
-        self._order = None
+        else:
+            self._forget(vk_id)
 
     def _remember(self, vk_id: str, created_us: int, doc: str) -> None:
-        self._records[vk_id] = json.loads(doc)
+        """Put one key into the memory view; the list order is kept in step (no full re-sort)."""
+        key = (created_us, vk_id)
+        old = self._sort.get(vk_id)
         self._docs[vk_id] = doc
-        self._sort[vk_id] = (created_us, vk_id)
+        if old == key:
+            return
+        self._sort[vk_id] = key
+        if self._order is not None:
+            if old is not None:
+                del self._order[bisect.bisect_left(self._order, old)]
+            bisect.insort(self._order, key)
 
     def _forget(self, vk_id: str) -> None:
-        self._records.pop(vk_id, None)
         self._docs.pop(vk_id, None)
-        self._sort.pop(vk_id, None)
+        old = self._sort.pop(vk_id, None)
+        if old is not None and self._order is not None:
+            del self._order[bisect.bisect_left(self._order, old)]
 
     # ---- reads --------------------------------------------------------------------------------------
 
     def count(self) -> int:
         self.sync()
-        return len(self._records)
+        return len(self._docs)
 
     def list_bytes(self, from_memory: bool = False) -> bytes:
         """The list body ``{"virtual_keys": [...], "count": N}`` of one view, built once per version."""
@@ -282,8 +301,8 @@ class Store:
                 return cached[1]
             if from_memory:
                 if self._order is None:
-                    self._order = sorted(self._records, key=self._sort.__getitem__)
-                docs = [self._docs[vk_id] for vk_id in self._order]
+                    self._order = sorted(self._sort.values())
+                docs = [self._docs[vk_id] for _, vk_id in self._order]
                 if overlay:
                     docs = [overlay.doc(doc) for doc in docs]
             else:
@@ -293,14 +312,18 @@ class Store:
             return body
 
     def get_doc(self, vk_id: str, from_memory: bool = False) -> str | None:
-        """One key as served (JSON text), or ``None``."""
-        with self._lock:
+        """One key as served (JSON text), or ``None``.
+
+        Both views read this process's copy, brought up to the database's version first (``sync``: free for a
+        private database, one indexed read of the version for a shared one): the copy holds every row as
+        stored, so the database view needs no query; the memory view adds the overlay."""
+        if self.shared:
             self.sync()
-            if from_memory:
-                doc = self._docs.get(vk_id)
-                return self._overlay.doc(doc) if self._overlay and doc is not None else doc
-            row = self._db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
-            return row[0] if row else None
+        doc = self._docs.get(vk_id)
+        overlay = self._overlay
+        if from_memory and overlay is not None and doc is not None:
+            return overlay.doc(doc)
+        return doc
 
     def get(self, vk_id: str) -> dict[str, Any] | None:
         doc = self.get_doc(vk_id)
@@ -321,18 +344,20 @@ class Store:
         with self._lock:  # held until the memory view has the write too
             with self._write() as db:
                 ids = self._ids(db)
+                before = (ids.next_provider_config, ids.next_mcp_config)
                 record = build(ids, self.catalogue)
                 doc = go_dumps_str(record)
+                created_us = ts_micros(record["created_at"])
                 try:
                     db.execute(
                         "INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)",
-                        (record["id"], record["name"], ts_micros(record["created_at"]), doc),
+                        (record["id"], record["name"], created_us, doc),
                     )
                 except sqlite3.IntegrityError as exc:
                     raise Conflict(DUPLICATE_NAME, upstream_status=conflict_status) from exc
-                self._save_ids(db, ids)
+                self._save_ids(db, ids, before)
                 version = self._bump(db, record["id"])
-            self._after_write(version, record["id"])
+            self._after_write(version, record["id"], (created_us, doc))
         return doc
 
     def update(
@@ -346,19 +371,20 @@ class Store:
         """Replace key ``vk_id`` with ``change(current)``; returns its JSON text. ``NotFound`` when absent."""
         with self._lock:
             with self._write() as db:
-                row = db.execute("SELECT doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
+                row = db.execute("SELECT created_us, doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
                 if row is None:
                     raise NotFound("Virtual key not found")
                 ids = self._ids(db)
-                record = change(json.loads(row[0]), ids, self.catalogue)
+                before = (ids.next_provider_config, ids.next_mcp_config)
+                record = change(json.loads(row[1]), ids, self.catalogue)
                 doc = go_dumps_str(record)
                 try:
                     db.execute("UPDATE virtual_keys SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, vk_id))
                 except sqlite3.IntegrityError as exc:
                     raise Conflict(prefix + DUPLICATE_NAME, upstream_status=conflict_status) from exc
-                self._save_ids(db, ids)
+                self._save_ids(db, ids, before)
                 version = self._bump(db, vk_id)
-            self._after_write(version, vk_id)
+            self._after_write(version, vk_id, (row[0], doc))
         return doc
 
     def delete(self, vk_id: str) -> None:
@@ -370,10 +396,14 @@ class Store:
                 version = self._bump(db, vk_id)
             self._after_write(version, vk_id)
 
-    def _after_write(self, version: int, vk_id: str) -> None:
-        """Bring the memory view in step with a write this process just committed (lock held)."""
+    def _after_write(self, version: int, vk_id: str, written: tuple[int, str] | None = None) -> None:
+        """Bring the memory view in step with a write this process just committed (lock held); ``written`` is
+        the key's (created_us, doc) as stored, when the write has it at hand."""
         if self._version == version - 1:
-            self._reload_one(vk_id)
+            if written is not None:
+                self._remember(vk_id, *written)
+            elif vk_id:
+                self._reload_one(vk_id)
             self._version = version
         else:  # another process wrote in between: catch up through the change log
             self.sync(force=not self.shared)
