@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for name, target in (("list-10 / prism static", 3.0), ("list-1000 / prism -d (10 keys)", 50.0)):
         verdict = "PASS" if ratios[name] >= target else "FAIL"
-        print(f"{verdict}  vkmock {name}: {ratios[name]:.1f}x (target >= {target:g}x)")
+        print(f"{verdict}  vkmock {name}: {ratios[name]:.2f}x (target >= {target:g}x)")
     print(f"      Prism's RSS / vkmock's RSS on the 10-key list: {ratios['rss prism static / vkmock list-10']:.1f}x")
     if args.json:
         args.json.write_text(json.dumps({

@@ -54,6 +54,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vkmock.launch import LISTENING, Launched, LaunchError, launch, serve_command
+
 HERE = Path(__file__).resolve().parent
 FLOOR = HERE / "floor.py"
 BASE = "/api/governance/virtual-keys"
@@ -271,70 +273,29 @@ class UsageSampler:
             self.cpu_seconds = cpu - self._cpu_start
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    port: int = 0
-
-    @property
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        """SIGTERM to the server's process group, SIGKILL after ``STOP_TIMEOUT``."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=STOP_TIMEOUT)
-        # workers that outlived their parent (they share its process group)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
 class Servers:
     """Every server this run started; ``stop_all`` is called on the way out, whatever happens."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.running: list[Server] = []
+        self.running: list[Launched] = []
 
-    def start(self, name: str, command: list[str], ready: str, health: str) -> Server:
+    def start(self, name: str, command: list[str], ready: str, health: str) -> Launched:
+        """Start ``command`` until ``GET health`` answers 200 on the port printed after ``ready``."""
         log = self.workdir / f"{name}-{len(self.running)}.log"
-        with open(log, "wb") as sink:
-            process = subprocess.Popen(
-                command,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=_clean_env(),
-                start_new_session=True,
-            )
-        server = Server(name, process, log)
+        try:
+            server = launch(command, log, env=_clean_env(), listening=ready + LISTENING, health=health,
+                            headers={"Authorization": TOKEN}, timeout=START_TIMEOUT)
+        except LaunchError as exc:
+            raise RuntimeError(f"{name}: {exc}") from None
         self.running.append(server)
-        deadline = time.monotonic() + START_TIMEOUT
-        pattern = re.compile(ready + r" on http://127\.0\.0\.1:(\d+)")
-        while time.monotonic() < deadline:
-            if not server.port and (found := pattern.search(server.output)):
-                server.port = int(found.group(1))
-            if server.port:
-                with contextlib.suppress(OSError, http.client.HTTPException):
-                    if call(server.port, "GET", health, timeout=2.0)[0] == 200:
-                        return server
-            if process.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop(server)
-        raise RuntimeError(f"{name} did not start ({' '.join(command)}):\n{server.output[-3000:]}")
+        return server
 
-    def stop(self, server: Server) -> None:
-        server.stop()
+    def stop(self, server: Launched) -> None:
+        server.stop(timeout=STOP_TIMEOUT)
+        # workers that outlived their parent (they share its process group)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.process.pid, signal.SIGKILL)
         if server in self.running:
             self.running.remove(server)
 
@@ -359,18 +320,7 @@ def call(
 
 
 def vkmock_command(config: ServerConfig, extra: Sequence[str]) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "vkmock",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        *config.cli_args(),
-        *extra,
-    ]
+    return serve_command(*config.cli_args(), *extra)
 
 
 # ---- load: wrk ---------------------------------------------------------------------------------------------

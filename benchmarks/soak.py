@@ -32,8 +32,6 @@ import json
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -41,6 +39,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vkmock.launch import LaunchError, launch, serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = "/api/governance/virtual-keys"
@@ -50,48 +50,6 @@ START_TIMEOUT = 30.0
 
 
 # ---- the server and its resources --------------------------------------------------------------------------
-
-
-def start_server(extra: list[str], log: Path) -> tuple[subprocess.Popen[bytes], str, int]:
-    """``vkmock serve`` on a free loopback port; returns (process, host, port)."""
-    command = [sys.executable, "-m", "vkmock", "serve", "--host", "127.0.0.1", "--port", "0", *extra]
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            command,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-            cwd=ROOT,
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        found = re.search(r" on http://127\.0\.0\.1:(\d+)", log.read_text(errors="replace"))
-        if found:
-            port = int(found.group(1))
-            with contextlib.suppress(OSError):
-                status, _ = call(new_connection(port), "GET", "/_vkmock/health", None, {})
-                if status == 200:
-                    return process, "127.0.0.1", port
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    stop_server(process)
-    raise RuntimeError(f"vkmock serve did not start:\n{log.read_text(errors='replace')}")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
-    return process.returncode
 
 
 def process_tree(root: int) -> list[int]:
@@ -291,10 +249,11 @@ def run(args: argparse.Namespace) -> int:
         extra += ["--workers", str(args.workers)]
     log = Path(tempfile.mkstemp(prefix="vkmock-soak-", suffix=".log")[1])
     try:
-        process, _host, port = start_server(extra, log)
-    except RuntimeError as exc:
+        server = launch(serve_command(*extra), log, cwd=ROOT, timeout=START_TIMEOUT)
+    except LaunchError as exc:
         print(exc, file=sys.stderr)
         return 2
+    process, port = server.process, server.port
     print(
         f"soak: vkmock serve {' '.join(extra)} on 127.0.0.1:{port} (pid {process.pid}); "
         f"{args.clients} clients for {args.duration:.0f}s, sampling every {args.interval:.0f}s",
@@ -353,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
             samples.append(sample())  # after the clients finished and cleaned up
         alive = process.poll() is None
     finally:
-        code = stop_server(process)
+        code = server.stop(timeout=15)
     return report(args, samples, counters, alive, code, log)
 
 
