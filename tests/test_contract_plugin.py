@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from breakers import broken_server
 
 TOKEN = "plugin-tok-0b7e4c1d"
@@ -84,3 +86,40 @@ def test_a_users_contract_tests_fail_against_a_broken_server_and_name_the_break(
     assert '"config_hash" is a required property' in out  # the contract run names the break
     assert "/virtual_keys/*/rotated_at" in out and "/virtual_keys/*/config_hash" in out  # and so does drift
     assert TOKEN not in out
+
+
+SERVE_TESTS = """
+import json, os, urllib.request
+
+
+def test_a_mock_for_this_test(vkmock_serve):
+    mock = vkmock_serve("--fixture", "exhausted", "--no-auth")
+    with open(os.environ["PID_FILE"], "w") as sink:
+        sink.write(str(mock.process.pid))
+    with urllib.request.urlopen(mock.url + "/api/governance/virtual-keys", timeout=10) as answer:
+        body = json.load(answer)
+    assert mock.url.startswith("http://127.0.0.1:")
+    assert body["count"] == len(body["virtual_keys"]) > 0
+
+
+def test_a_server_that_cannot_start_fails_the_test_with_its_output(vkmock_serve):
+    vkmock_serve("--fixture", "no-such-fixture")
+"""
+
+
+def test_the_serve_fixture_starts_a_mock_and_stops_it_after_the_test(tmp_path: Path) -> None:
+    (tmp_path / "test_with_mock.py").write_text(SERVE_TESTS)
+    pid_file = tmp_path / "pid"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path),
+         str(tmp_path / "test_with_mock.py")],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.DEVNULL, env={**os.environ, "PID_FILE": str(pid_file)},
+    )
+    out = result.stdout + result.stderr
+    assert "1 failed, 1 passed" in out, out
+    assert "During handling" not in out
+    assert "refusing to start" in out and "no-such-fixture" in out
+    pid = int(pid_file.read_text())
+    with pytest.raises(ProcessLookupError):  # stopped at the end of its test, not left behind
+        os.kill(pid, 0)

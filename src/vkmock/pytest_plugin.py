@@ -24,6 +24,13 @@ as ``vkmock drift``. A complete test module in a user's repository::
 
     $ pytest tests/test_bifrost_contract.py --vkmock-base-url https://bifrost.staging.example.com
 
+The ``vkmock_serve`` fixture starts the mock itself for a test (an e2e test of a frontend, say) and stops it
+at the end::
+
+    def test_the_budget_page_shows_exhausted_keys(vkmock_serve):
+        mock = vkmock_serve("--fixture", "exhausted", "--no-auth")
+        ...  # point the frontend at mock.url
+
 Credentials never appear in the assertion messages. The module imports nothing heavy until a test uses the
 fixture, so having vkmock installed costs other pytest sessions nothing.
 """
@@ -37,8 +44,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from vkmock.contract import ContractOptions, ContractResult
     from vkmock.drift import DriftReport
+    from vkmock.launch import Launched
 
 
 def pytest_addoption(parser: Any) -> None:
@@ -137,3 +147,28 @@ def vkmock_contract(request: Any) -> VkmockContract:
             reports=tuple(get("--vkmock-report") or ()),
         )
     )
+
+
+@pytest.fixture
+def vkmock_serve(tmp_path_factory: Any) -> Iterator[Callable[..., Launched]]:
+    """Start a real ``vkmock serve`` for a test: ``vkmock_serve("--fixture", "exhausted")`` returns the running
+    server (``.url``, ``.port``, ``.output``); it listens on 127.0.0.1 on a free port and is stopped, with its
+    workers, when the test ends. A server that cannot start fails the test with its output."""
+    from vkmock.launch import LaunchError, launch, serve_command
+
+    started: list[Launched] = []
+
+    def start(*args: str, timeout: float = 30.0) -> Launched:
+        log = tmp_path_factory.mktemp("vkmock-serve") / "serve.log"
+        try:
+            server = launch(serve_command(*args), log, timeout=timeout)
+        except LaunchError as exc:
+            problem = str(exc)
+        else:
+            started.append(server)
+            return server
+        pytest.fail(problem, pytrace=False)  # outside the except: no chained traceback in the report
+
+    yield start
+    for server in started:
+        server.stop()
