@@ -247,30 +247,16 @@ def test_basic_credentials_from_the_environment_work_and_stay_secret(serve: Any,
     assert_no_secret(result.stdout, result.stderr, junit.read_text(), secrets=secrets)
 
 
+def start_contract(base_url: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``vkmock contract`` against ``base_url`` in the background, to be stopped or starved mid-run."""
+    command = [sys.executable, "-m", "vkmock", "contract", "--base-url", base_url, "--token", TOKEN, *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_write_run_leaves_no_contract_key_behind(sig: int, tmp_path: Path) -> None:
     with broken_server(None) as server:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vkmock",
-                "contract",
-                "--base-url",
-                server.url,
-                "--token",
-                TOKEN,
-                "--allow-writes",
-                "-n",
-                "1000",
-                "--seed",
-                "11",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
+        process = start_contract(server.url, "--allow-writes", "-n", "1000", "--seed", "11", cwd=tmp_path)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and process.poll() is None:
@@ -344,26 +330,7 @@ def test_redaction_removes_every_form_of_a_secret() -> None:
 
 def test_a_deployment_that_goes_away_during_the_run_exits_2(tmp_path: Path) -> None:
     with broken_server(None) as server:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "vkmock",
-                "contract",
-                "--base-url",
-                server.url,
-                "--token",
-                TOKEN,
-                "-n",
-                "500",
-                "--seed",
-                "5",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
+        process = start_contract(server.url, "-n", "500", "--seed", "5", cwd=tmp_path)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(server.requests) < 30 and process.poll() is None:
             time.sleep(0.05)

@@ -702,7 +702,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 def target_options(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The options that name a deployment and its credentials, shared by ``contract`` and ``drift``."""
+    """The options that name a deployment, its credentials and patience, shared by ``contract`` and ``drift``."""
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
         options = (
@@ -712,6 +712,8 @@ def target_options(verb: str) -> Callable[[Callable[..., Any]], Callable[..., An
                          help="Send 'Authorization: Bearer TOKEN' (env VKMOCK_CONTRACT_TOKEN). Never printed."),
             click.option("--basic", envvar="VKMOCK_CONTRACT_BASIC", default=None, metavar="USER:PASS",
                          help="Send Basic credentials instead (env VKMOCK_CONTRACT_BASIC). Never printed."),
+            click.option("--request-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+                         help="Seconds to wait for each response."),
         )
         for option in reversed(options):
             command = option(command)
@@ -754,13 +756,6 @@ def target_options(verb: str) -> Callable[[Callable[..., Any]], Callable[..., An
     multiple=True,
     metavar="FORMAT:PATH",
     help="Write a report: junit:PATH (JUnit XML) or json:PATH (Schemathesis' run report). Repeatable.",
-)
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(0.1, 600),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for each response.",
 )
 @click.option(
     "--spec", type=click.Path(dir_okay=False), default=None, help="Another spec. [default: the bundled one]"

@@ -492,13 +492,6 @@ def run_drift(
     "probe: '...', reason: '...'}]; patterns use * and ?.",
 )
 @click.option("--max-keys", type=int, default=25, show_default=True, help="Keys to read one by one.")
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(0.1, 600),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for each response.",
-)
 def drift_command(
     base_url: str,
     token: str | None,
