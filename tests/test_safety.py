@@ -405,13 +405,16 @@ def test_the_list_cache_and_the_change_log_have_fixed_bounds(
 
 
 def test_the_request_journal_keeps_at_most_journal_size_entries() -> None:
-    from vkmock.journal import Journal
+    from vkmock.journal import Journal, Raw
+
+    def raw(path: str) -> Raw:
+        return Raw(0.0, "GET", path, "", 200, 0.0, "127.0.0.1", (), b"", 0, 0, {}, None)
 
     journal = Journal(5)
     for number in range(50):
-        journal.record({"method": "GET", "path": f"/p/{number}"})
+        journal.record(raw(f"/p/{number}"))
     entries = journal.entries()
     assert [entry["path"] for entry in entries] == [f"/p/{n}" for n in range(49, 44, -1)]  # newest first
     off = Journal(0)
-    off.record({"method": "GET", "path": "/p"})
+    off.record(raw("/p"))
     assert off.entries() == []

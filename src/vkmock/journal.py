@@ -220,14 +220,14 @@ def _headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 class Journal:
     def __init__(self, size: int) -> None:
         self.size = max(0, size)
-        self._entries: collections.deque[tuple[int, Raw | dict[str, Any]]] = collections.deque(
+        self._entries: collections.deque[tuple[int, Raw]] = collections.deque(
             maxlen=self.size or 1
         )
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def record(self, entry: Raw | dict[str, Any]) -> None:
-        """Keep ``entry`` (a ``Raw`` request, or an entry already in its public shape)."""
+    def record(self, entry: Raw) -> None:
+        """Keep ``entry``, dropping the oldest beyond ``size``."""
         if not self.size:
             return
         with self._lock:
@@ -248,12 +248,12 @@ class Journal:
             snapshot = list(reversed(self._entries))
         found = []
         for entry_id, entry in snapshot:
-            if methods and entry_method(entry) not in methods:
+            if methods and entry.method not in methods:
                 continue
-            shown = entry.public_path if isinstance(entry, Raw) else entry["path"]
+            shown = entry.public_path
             if path and not (fnmatch.fnmatchcase(shown, path) if "*" in path else shown.startswith(path)):
                 continue
-            found.append(entry.public(entry_id) if isinstance(entry, Raw) else {**entry, "id": entry_id})
+            found.append(entry.public(entry_id))
             if limit is not None and len(found) >= limit:
                 break
         return found
@@ -268,10 +268,6 @@ class Journal:
             raise BadRequest(f"limit must be a positive integer, not {limit!r}")
         found = self.entries(args.get("method"), args.get("path"), int(limit) if limit else None)
         return {"requests": found, "count": len(found), "size": self.size}
-
-
-def entry_method(entry: Raw | dict[str, Any]) -> str:
-    return entry.method if isinstance(entry, Raw) else str(entry["method"])
 
 
 def _raw(response: Response) -> Raw:
