@@ -24,6 +24,7 @@ Without ``--prism`` the script looks for ``prism`` on PATH. Every server it star
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import socket
@@ -38,7 +39,7 @@ import run as bench
 
 from vkmock import spec
 
-LIST_10 = bench.SCENARIOS["list-10"]
+LIST = bench.SCENARIOS["list-10"]  # GET of the list: the same request whatever the size of the world
 
 
 def free_port() -> int:
@@ -49,9 +50,9 @@ def free_port() -> int:
 
 def prism_spec(list_body: bytes, path: Path) -> Path:
     """The bundled spec with the list's 200 example set to ``list_body``, written as JSON for Prism."""
-    document: dict[str, Any] = json.loads(json.dumps(spec.spec()))  # a deep copy
-    answer = document["paths"][bench.BASE]["get"]["responses"]["200"]
-    answer = spec.resolve(answer)
+    document: dict[str, Any] = copy.deepcopy(spec.spec())
+    # resolved against the loaded spec, so copied again: the cached spec itself is never changed
+    answer = copy.deepcopy(spec.resolve(document["paths"][bench.BASE]["get"]["responses"]["200"]))
     content = answer["content"]["application/json"]
     content.pop("examples", None)
     content["example"] = json.loads(list_body)
@@ -67,7 +68,7 @@ def measure(
     server = servers.start(name, command, ready, bench.BASE)
     try:
         body = bench._probe(server.port, "GET", bench.BASE, None)
-        load = bench._measure(server.port, server.process.pid, LIST_10, [], name, opts, workdir)
+        load = bench._measure(server.port, server.process.pid, LIST, [], name, opts, workdir)
         return load, body
     finally:
         servers.stop(server)
