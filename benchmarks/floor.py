@@ -4,7 +4,7 @@ Every request gets precomputed bytes chosen by its method (``GET``, ``POST``, ``
 file given as the first argument: ``{"GET": "<path of a file with the body>", ...}``. The request body, if
 any, is read first, as any real endpoint would. Nothing is parsed, validated, stored or logged.
 
-It is served by ``vkmock.server.run`` itself with the ``--server``/``--workers``/``--threads`` given here, so
+It is served by ``vkmock.serve.server.run`` itself with the ``--server``/``--workers``/``--threads`` given here, so
 the floor and vkmock differ only in the app: the ratio vkmock/floor is the cost of vkmock's own work.
 
     python benchmarks/floor.py BODIES.json --server waitress --workers 1 --threads 8 --port 0
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from flask import Flask, Response, request
 
-from vkmock import server
+from vkmock.serve import server
 from vkmock.settings import Settings
 
 

@@ -5,7 +5,7 @@ For every scenario this starts two real servers on free 127.0.0.1 ports:
 - ``vkmock serve`` with the scenario's world (``--count``, ``--db`` for writes), and
 - the *floor* (``benchmarks/floor.py``): a minimal Flask app that answers with the very bytes vkmock just
   served, precomputed, under the same WSGI server with the same workers and threads (it is run by
-  ``vkmock.server.run`` itself),
+  ``vkmock.serve.server.run`` itself),
 
 drives each with the same load for ``--duration`` seconds (after a ``--warmup``), and prints requests per
 second, median and 99th-percentile latency, errors (connection errors and non-2xx answers), the peak resident

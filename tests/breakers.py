@@ -27,7 +27,7 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from vkmock.app import create_app
-from vkmock.auth import authorized
+from vkmock.serve.auth import authorized
 from vkmock.settings import Settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -266,7 +266,7 @@ def test_open_routes_match_the_spec(client: Any, path: str) -> None:
 
 
 def test_every_journal_entry_is_bounded_in_size_whatever_the_request_carries(client: Any) -> None:
-    from vkmock import journal as journal_module
+    from vkmock.control import journal as journal_module
 
     huge = "x" * 20_000
     headers = {**AUTH, "X-Huge": huge, **{f"X-Filler-{i}": "y" * 900 for i in range(40)}}

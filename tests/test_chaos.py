@@ -19,7 +19,7 @@ import pytest
 
 from conftest import AUTH, BASE, ROOT, LiveServer, request
 from vkmock.app import create_app
-from vkmock.chaos import MAX_DELAY_S, Latency
+from vkmock.control.faults import MAX_DELAY_S, Latency
 from vkmock.settings import Settings
 
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}

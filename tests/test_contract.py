@@ -19,7 +19,7 @@ import pytest
 
 from breakers import BASE, broken_server, run_vkmock
 from conftest import ROOT
-from vkmock.contract import ALL_CHECKS, VKMOCK_CHECKS
+from vkmock.check.contract import ALL_CHECKS, VKMOCK_CHECKS
 
 TOKEN = "tok-9f3e2d71c4b8a6e5"  # never to be printed or written to a report
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -287,7 +287,7 @@ def test_the_help_says_what_it_does_with_examples() -> None:
 
 def test_the_checks_the_runner_names_are_the_checks_the_hooks_register() -> None:
     code = (
-        "import json, schemathesis.checks as c, vkmock.contract_hooks; c.load_all_checks();"
+        "import json, schemathesis.checks as c, vkmock.check.hooks; c.load_all_checks();"
         "print(json.dumps(c.CHECKS.get_all_names()))"
     )
     env = {"_VKMOCK_CONTRACT_URL": "http://127.0.0.1:9"}
@@ -317,7 +317,7 @@ def test_the_same_seed_gives_the_same_run(tmp_path: Path) -> None:
 
 
 def test_redaction_removes_every_form_of_a_secret() -> None:
-    from vkmock.contract_http import Credentials
+    from vkmock.check.http import Credentials
 
     bearer = Credentials.parse("tok-abcdef123", None)
     assert bearer.redact("Authorization: Bearer tok-abcdef123.") == "Authorization: Bearer [redacted]."
@@ -348,7 +348,7 @@ def test_a_deployment_that_goes_away_during_the_run_exits_2(tmp_path: Path) -> N
 def test_without_schemathesis_the_command_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 
-    from vkmock import contract
+    from vkmock.check import contract
 
     real_find_spec = importlib.util.find_spec
 

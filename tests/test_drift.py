@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from breakers import broken_server, run_vkmock
-from vkmock.drift import drift_command
+from vkmock.check.drift import drift_command
 
 TOKEN = "drift-tok-5c1a9e77d2"
 

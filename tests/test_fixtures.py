@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from conftest import AUTH, BASE, FIXTURES, ROOT, request
-from vkmock import fixtures
 from vkmock.app import create_app
+from vkmock.serve import fixtures
 from vkmock.settings import Settings
 
 

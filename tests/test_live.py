@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from conftest import AUTH, BASE, request
-from vkmock import live, spec
+from vkmock import spec
 from vkmock.app import create_app
 from vkmock.clock import format_ts, parse_ts
+from vkmock.control import live
 from vkmock.settings import DEFAULT_NOW, Settings
 
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}

@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import AUTH, BASE, FIXTURES, ROOT, LiveServer, request
-from vkmock import store as store_module
 from vkmock.app import create_app
+from vkmock.serve import store as store_module
 from vkmock.settings import Settings
 
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
@@ -405,7 +405,7 @@ def test_the_list_cache_and_the_change_log_have_fixed_bounds(
 
 
 def test_the_request_journal_keeps_at_most_journal_size_entries() -> None:
-    from vkmock.journal import Journal, Raw
+    from vkmock.control.journal import Journal, Raw
 
     def raw(path: str) -> Raw:
         return Raw(0.0, "GET", path, "", 200, 0.0, "127.0.0.1", (), b"", 0, 0, {}, None)

@@ -10,7 +10,8 @@ import yaml
 from openapi_spec_validator import validate
 
 from conftest import SPEC
-from vkmock import durations, spec
+from vkmock import spec
+from vkmock.bifrost import durations
 
 SEED_EXAMPLE = Path(__file__).parent / "data" / "seed-list-example.json"
 JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}

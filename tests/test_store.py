@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from conftest import AUTH, BASE, request
-from vkmock import fakes, rules
+from vkmock.bifrost.v1_4 import rules
 from vkmock.clock import utcnow
 from vkmock.errors import Conflict, NotFound
+from vkmock.serve import world as fakes
+from vkmock.serve.store import Store
 from vkmock.settings import DEFAULT_NOW
-from vkmock.store import Store
 
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 

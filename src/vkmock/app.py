@@ -14,12 +14,15 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from vkmock import admin, auth, chaos, cors, fakes, fixtures, journal, live, scenarios, spec, watch
+from vkmock import spec
 from vkmock.clock import utcnow
+from vkmock.control import admin, faults, journal, live, prefer, watch
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
-from vkmock.routes import bp
+from vkmock.serve import auth, cors, fixtures
+from vkmock.serve import world as fakes
+from vkmock.serve.routes import bp
+from vkmock.serve.store import Store
 from vkmock.settings import Settings
-from vkmock.store import Store
 
 log = logging.getLogger("vkmock")
 PUBLIC_PREFIXES = ("/openapi.", "/_vkmock/")
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     _install_errors(app, state)
     # scenario control; the order matters: the journal sees the final answer, a CORS preflight comes before
     # authentication, latency and faults before Prefer's answers, the live clock's flush just before a PUT
-    for module in (journal, cors, chaos, scenarios, live, watch):
+    for module in (journal, cors, faults, prefer, live, watch):
         module.init_app(app, state)
     return app
 

@@ -10,8 +10,11 @@ from typing import Any
 import click
 import yaml
 
-from vkmock import chaos, cors, fakes, fixtures, live, server, spec, watch
+from vkmock import spec
 from vkmock.clock import ts_micros
+from vkmock.control import faults, live, watch
+from vkmock.serve import cors, fixtures, server
+from vkmock.serve import world as fakes
 from vkmock.settings import DEFAULT_NOW, Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -109,12 +112,12 @@ def serve(**options: Any) -> None:
     options["server"] = options.pop("server_name")
     try:
         settings = Settings.from_env(**options)
-        for module in (chaos, cors, live, watch):
+        for module in (faults, cors, live, watch):
             module.validate(settings)
     except ValueError as exc:
         _fail(str(exc))
     from vkmock.app import build_store, create_app
-    from vkmock.store import Store
+    from vkmock.serve.store import Store
 
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
     with server.shared_database(settings) as settings:
@@ -238,8 +241,8 @@ def fixtures_list(fixtures_dir: str | None) -> None:
     for name in fixtures.available(directory):
         click.echo(name)
 
-from vkmock.contract import contract_command  # noqa: E402
-from vkmock.drift import drift_command  # noqa: E402
+from vkmock.check.contract import contract_command  # noqa: E402
+from vkmock.check.drift import drift_command  # noqa: E402
 
 main.add_command(contract_command, name="contract")
 main.add_command(drift_command, name="drift")

@@ -44,7 +44,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     journal_size: int = 500
     quiet: bool = False
-    # scenario control: latency and faults (``vkmock.chaos``), the living clock (``vkmock.live``), hot reload
+    # scenario control: latency and faults (control.faults), the living clock (control.live), hot reload
     latency: str = "0"
     fault_rate: float = 0.0
     fault_timeout: str = "30s"

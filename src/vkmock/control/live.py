@@ -44,13 +44,14 @@ from typing import Any
 
 from flask import Flask, request
 
-from vkmock import durations, fakes
+from vkmock.bifrost import durations
 from vkmock.clock import format_ts, parse_ts
+from vkmock.control.runtime import Shared, span
 from vkmock.errors import BadRequest
 from vkmock.jsonio import go_dumps_str, go_number
-from vkmock.runtime import Shared, span
+from vkmock.serve import world as fakes
+from vkmock.serve.store import Store
 from vkmock.settings import Settings
-from vkmock.store import Store
 
 CLOCK_KEY = "live_clock"
 MAX_SPEED = 1_000_000.0

@@ -203,7 +203,7 @@ def run_granian(make_app: Callable[[], Flask], settings: Settings, sock: socket.
     _GRANIAN_FACTORY = make_app
     _granian_workers_leave_sigint_to_the_main_process()
     Server(
-        "vkmock.server:granian_app",
+        "vkmock.serve.server:granian_app",
         address=settings.host,
         port=settings.port,
         interface=Interfaces.WSGI,

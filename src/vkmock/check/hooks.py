@@ -1,5 +1,5 @@
 """Schemathesis hooks and checks for ``vkmock contract`` (loaded in the Schemathesis process via
-``SCHEMATHESIS_HOOKS=vkmock.contract_hooks``; not imported by vkmock itself).
+``SCHEMATHESIS_HOOKS=vkmock.check.hooks``; not imported by vkmock itself).
 
 What it adds to Schemathesis:
 
@@ -31,7 +31,7 @@ from typing import Any
 import schemathesis
 
 from vkmock import spec
-from vkmock.contract_http import BASE, PREFIX, ConnectionProblem, Target, is_rfc3339, key_path
+from vkmock.check.http import BASE, PREFIX, ConnectionProblem, Target, is_rfc3339, key_path
 
 ITEM = BASE + "/{vk_id}"
 NAME_LIMIT = 255

@@ -43,12 +43,12 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from vkmock import scenarios
+from vkmock.control import prefer
+from vkmock.control.runtime import Shared, span
 from vkmock.errors import BadRequest, VkmockError
 from vkmock.jsonio import go_number
-from vkmock.runtime import Shared, span
+from vkmock.serve.store import Store
 from vkmock.settings import Settings
-from vkmock.store import Store
 
 MAX_DELAY_S = 60.0
 MAX_FAULT_TIMEOUT_S = 300.0
@@ -249,12 +249,12 @@ class Chaos:
             return config.latency.sample(self.rng)
 
     def before_request(self) -> None:
-        if not scenarios.applies():
+        if not prefer.applies():
             return
         config = self.config()
-        if config.quiet and not scenarios.asked(request.environ):
+        if config.quiet and not prefer.asked(request.environ):
             return  # no latency, no fault rate and no preferences: nothing to do
-        prefs = scenarios.preferences()  # a malformed Prefer is a 400 here, after authentication
+        prefs = prefer.preferences()  # a malformed Prefer is a 400 here, after authentication
         if prefs.fault in ("reset", "timeout") and connection_socket(request.environ) is None:
             raise BadRequest(
                 f"Prefer fault={prefs.fault} needs the waitress server (vkmock serve's default): "
@@ -262,7 +262,7 @@ class Chaos:
             )
         if prefs.delay_ms is not None:
             seconds = prefs.delay_ms / 1000
-            scenarios.applied(f"delay={prefs.delay_ms}")
+            prefer.applied(f"delay={prefs.delay_ms}")
         else:
             seconds = self.delay(config)
         if seconds > 0:
@@ -270,10 +270,10 @@ class Chaos:
         if prefs.fault:
             request.environ[FAULT_KEY] = prefs.fault
             request.environ["vkmock.fault_timeout"] = config.fault_timeout
-            scenarios.applied(f"fault={prefs.fault}")
+            prefer.applied(f"fault={prefs.fault}")
         elif not prefs.answers and config.fault_rate > 0 and self._random() < config.fault_rate:
             request.environ[FAULT_KEY] = RATE_FAULT
-            found = scenarios.operation()
+            found = prefer.operation()
             if self._random() < 0.5:
                 raise InjectedFault(503, "Service Unavailable")
             key = (found[0], found[1]) if found else ("", "")

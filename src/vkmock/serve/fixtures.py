@@ -16,7 +16,7 @@ import yaml
 
 from vkmock import spec
 from vkmock.clock import parse_ts
-from vkmock.fakes import World, build_catalogue
+from vkmock.serve.world import World, build_catalogue
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIXES = (".json", ".yaml", ".yml")

@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from vkmock import rules, spec
+from vkmock import spec
+from vkmock.bifrost.v1_4 import rules
 from vkmock.errors import UPDATE_PREFIX, NotFound, PayloadTooLarge
 
 bp = Blueprint("bifrost", __name__)

@@ -41,8 +41,8 @@ import click
 import yaml
 
 from vkmock import spec
-from vkmock.contract import CONTEXT, target_options
-from vkmock.contract_http import (
+from vkmock.check.contract import CONTEXT, target_options
+from vkmock.check.http import (
     BASE,
     Answer,
     ConnectionProblem,

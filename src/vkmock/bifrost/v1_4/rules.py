@@ -21,12 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from vkmock import durations, spec
-from vkmock.clock import format_ts
-from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, VkmockError
-from vkmock.fakes import Catalogue
-from vkmock.jsonio import InvalidJSON, go_number, parse_body
-from vkmock.models import (
+from vkmock import spec
+from vkmock.bifrost import durations
+from vkmock.bifrost.v1_4.models import (
     CreateBudgetRequest,
     CreateVirtualKeyRequest,
     MCPConfigRequest,
@@ -34,7 +31,11 @@ from vkmock.models import (
     RateLimitRequest,
     UpdateVirtualKeyRequest,
 )
-from vkmock.store import Ids
+from vkmock.clock import format_ts
+from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, VkmockError
+from vkmock.jsonio import InvalidJSON, go_number, parse_body
+from vkmock.serve.store import Ids
+from vkmock.serve.world import Catalogue
 
 Record = dict[str, Any]
 Now = Callable[[], datetime]

@@ -46,8 +46,8 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from vkmock.contract import ContractOptions, ContractResult
-    from vkmock.drift import DriftReport
+    from vkmock.check.contract import ContractOptions, ContractResult
+    from vkmock.check.drift import DriftReport
     from vkmock.launch import Launched
 
 
@@ -102,7 +102,7 @@ class VkmockContract:
     def run(self, **overrides: Any) -> ContractResult:
         """Run the contract suite (``vkmock contract``); keyword arguments override the command-line options,
         e.g. ``run(max_examples=10, checks=("count_matches_list",))``."""
-        from vkmock.contract import run_contract
+        from vkmock.check.contract import run_contract
 
         for name in ("checks", "exclude_checks", "phases", "reports"):
             if isinstance(overrides.get(name), str):
@@ -111,8 +111,8 @@ class VkmockContract:
 
     def drift(self, allowlist: str | None = None, max_keys: int = 25) -> DriftReport:
         """Probe the deployment like ``vkmock drift``; a usage or connection problem fails the test."""
-        from vkmock.contract_http import ConnectionProblem, Credentials, UsageError
-        from vkmock.drift import run_drift
+        from vkmock.check.drift import run_drift
+        from vkmock.check.http import ConnectionProblem, Credentials, UsageError
 
         o = self.options
         try:
@@ -133,7 +133,7 @@ class VkmockContract:
 @pytest.fixture(scope="session")
 def vkmock_contract(request: Any) -> VkmockContract:
     """The deployment named by ``--vkmock-base-url`` and friends; see this module's docstring."""
-    from vkmock.contract import DEFAULT_BASE_URL, ContractOptions
+    from vkmock.check.contract import DEFAULT_BASE_URL, ContractOptions
 
     get = request.config.getoption
     return VkmockContract(

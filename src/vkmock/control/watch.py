@@ -20,8 +20,9 @@ from typing import Any
 
 from flask import Flask
 
-from vkmock import fixtures, live
-from vkmock.runtime import span
+from vkmock.control import live
+from vkmock.control.runtime import span
+from vkmock.serve import fixtures
 from vkmock.settings import Settings
 
 LOADED_KEY = "watch_loaded"

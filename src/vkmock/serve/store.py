@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from vkmock.clock import ts_micros
 from vkmock.errors import Conflict, NotFound
-from vkmock.fakes import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue, World
 from vkmock.jsonio import go_dumps_str
+from vkmock.serve.world import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue, World
 
 DUPLICATE_NAME = "a record with this name already exists. Please use a different value"
 SCHEMA = """

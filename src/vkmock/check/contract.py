@@ -4,7 +4,7 @@ bundled spec.
 Schemathesis 4.x has no supported in-process engine for a live target, so the run is
 ``python -m schemathesis.cli run`` in a child process, configured by a generated ``schemathesis.toml``
 (credentials come in through an environment variable, never the command line), with vkmock's own checks and
-safety hooks loaded from :mod:`vkmock.contract_hooks`. This module prepares the run, checks that the target
+safety hooks loaded from :mod:`vkmock.check.hooks`. This module prepares the run, checks that the target
 answers, runs it, reads the NDJSON and JSON reports back into a one-screen summary, writes the requested
 reports with secrets removed, and, when writes were allowed, deletes every key named ``vkmock-contract-*``,
 also when the run fails or is interrupted (SIGINT/SIGTERM).
@@ -35,7 +35,7 @@ from typing import Any
 import click
 
 from vkmock import spec
-from vkmock.contract_http import (
+from vkmock.check.http import (
     BASE,
     PREFIX,
     ConnectionProblem,
@@ -63,7 +63,7 @@ BUILTIN_CHECKS = (
     "ignored_auth",
     "object_level_authorization",
 )
-#: vkmock's own checks (defined in vkmock.contract_hooks).
+#: vkmock's own checks (defined in vkmock.check.hooks).
 VKMOCK_CHECKS = (
     "count_matches_list",
     "timestamps_are_rfc3339",
@@ -505,7 +505,7 @@ def run_contract(options: ContractOptions, echo: Callable[[str], None] | None = 
                 command += ["--include-method", "GET"]
             env = {
                 **os.environ,
-                "SCHEMATHESIS_HOOKS": "vkmock.contract_hooks",
+                "SCHEMATHESIS_HOOKS": "vkmock.check.hooks",
                 "_VKMOCK_CONTRACT_URL": base_url,
                 "_VKMOCK_CONTRACT_WRITES": "1" if options.allow_writes else "0",
                 "_VKMOCK_CONTRACT_TIMEOUT": str(options.request_timeout),

@@ -14,11 +14,12 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from vkmock import fixtures, live
+from vkmock.control import live
 from vkmock.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from vkmock.jsonio import InvalidJSON, go_dumps, parse_body
-from vkmock.routes import json_response, state
-from vkmock.server import is_loopback
+from vkmock.serve import fixtures
+from vkmock.serve.routes import json_response, state
+from vkmock.serve.server import is_loopback
 
 bp = Blueprint("admin", __name__, url_prefix="/_vkmock")
 OPEN = {"admin.health", "admin.admin_spec"}

@@ -4,7 +4,7 @@
 Bifrost envelope); ``example=NAME`` picks one of the operation's named examples; ``dynamic=true`` (with
 ``seed=S`` to make it repeatable) answers with freshly generated data; ``scenario=NAME`` answers as if the
 named fixture were loaded. ``delay=MS`` and ``fault=reset|empty|malformed|timeout`` are read here and acted on
-by ``vkmock.chaos``. Browsers, which cannot always send headers without a CORS preflight, can use
+by ``vkmock.control.faults``. Browsers, which cannot always send headers without a CORS preflight, can use
 ``?__code=404``, ``?__example=empty``, ``?__dynamic=true``, ``?__seed=7``, ``?__scenario=exhausted``,
 ``?__delay=300`` and ``?__fault=empty`` instead.
 
@@ -41,12 +41,15 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from vkmock import fakes, fixtures, rules, spec
+from vkmock import spec
+from vkmock.bifrost.v1_4 import rules
 from vkmock.clock import parse_ts, ts_micros
 from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
 from vkmock.jsonio import go_dumps, go_dumps_str
-from vkmock.routes import JSON, read_body, state
-from vkmock.store import DUPLICATE_NAME, Ids
+from vkmock.serve import fixtures
+from vkmock.serve import world as fakes
+from vkmock.serve.routes import JSON, read_body, state
+from vkmock.serve.store import DUPLICATE_NAME, Ids
 
 KNOWN = ("code", "example", "dynamic", "seed", "scenario", "delay", "fault")
 IGNORED = ("return", "respond-async", "wait", "handling")  # RFC 7240's registered preferences
