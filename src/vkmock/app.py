@@ -14,13 +14,14 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from vkmock import spec
+from vkmock import bifrost, spec
+from vkmock.bifrost import Profile
 from vkmock.clock import utcnow
 from vkmock.control import admin, faults, journal, live, prefer, watch
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
-from vkmock.serve import auth, cors, fixtures
+from vkmock.serve import auth, cors, fixtures, groups
 from vkmock.serve import world as fakes
-from vkmock.serve.routes import bp
+from vkmock.serve.routes import QUOTA, bp
 from vkmock.serve.store import Store
 from vkmock.settings import Settings
 
@@ -35,6 +36,7 @@ class AppState:
     settings: Settings
     store: Store
     fixtures_dir: Path | None
+    profile: Profile = field(default_factory=lambda: bifrost.get(bifrost.DEFAULT))
     now: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -43,13 +45,17 @@ class AppState:
         s = self.settings
         reference = fixture or s.fixture
         if reference:
-            return fixtures.load(fixtures.resolve(reference, self.fixtures_dir), s.seed, s.now)
+            return fixtures.load(fixtures.resolve(reference, self.fixtures_dir), s.seed, s.now, self.profile)
+        if self.profile.groups:
+            from vkmock.bifrost.v1_5 import world as world_1_5
+
+            return world_1_5.generate_world(s.seed, s.count, s.now)
         return fakes.generate_world(s.seed, s.count, s.now)
 
 
 def build_store(settings: Settings, fixtures_dir: Path | None) -> Store:
     """Open (and seed when new) the store; a bad fixture raises ``FixtureError`` before anything is served."""
-    holder = AppState(settings, store=None, fixtures_dir=fixtures_dir)  # type: ignore[arg-type]
+    holder = AppState(settings, None, fixtures_dir, bifrost.get(settings.bifrost))  # type: ignore[arg-type]
     world = holder.world()  # validate the fixture up front, even for a database that is already seeded
     return Store(settings.db, lambda: world).open(reset=settings.reset_on_start)
 
@@ -68,9 +74,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app = VkmockFlask("vkmock")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
-    state = AppState(settings, store or build_store(settings, fixtures_dir), fixtures_dir)
+    profile = bifrost.get(settings.bifrost)
+    state = AppState(settings, store or build_store(settings, fixtures_dir), fixtures_dir, profile)
     app.extensions["vkmock"] = state
     app.register_blueprint(bp)
+    if profile.groups:
+        app.register_blueprint(groups.bp)
     app.register_blueprint(admin.bp)
     _install_auth(app, state)
     _install_errors(app, state)
@@ -87,6 +96,8 @@ def _install_auth(app: Flask, state: AppState) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         if req.method == "OPTIONS" or req.path.startswith(PUBLIC_PREFIXES):
             return
+        if state.profile.groups and req.path == QUOTA:
+            return  # authenticated by the virtual key itself
         if not auth.authorized(state.settings, req.environ.get("HTTP_AUTHORIZATION")):
             raise Unauthorized()
 

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import yaml
 
-from vkmock import spec
+from vkmock import bifrost, spec
 from vkmock.clock import ts_micros
 from vkmock.control import faults, live, watch
 from vkmock.serve import cors, fixtures, server
@@ -39,6 +39,9 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 @main.command(context_settings=CONTEXT)
+@click.option("--bifrost", type=click.Choice(list(bifrost.PROFILES)), default=None,
+              help="The Bifrost version to behave like: its spec, rules, world and list semantics. 1.5 adds teams, "
+                   f"customers, budgets[] and paged lists. [default: {bifrost.DEFAULT}]")
 @click.option("--host", default=None, help="Address to bind. [default: 127.0.0.1]")
 @click.option("--port", type=int, default=None, help="Port to listen on. [default: 8080]")
 @click.option("--seed", type=int, default=None, help="Seed of the generated world. [default: 42]")
@@ -112,6 +115,7 @@ def serve(**options: Any) -> None:
     options["server"] = options.pop("server_name")
     try:
         settings = Settings.from_env(**options)
+        bifrost.get(settings.bifrost)
         for module in (faults, cors, live, watch):
             module.validate(settings)
     except ValueError as exc:
@@ -157,8 +161,9 @@ def _banner(settings: Settings, count: int) -> None:
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     url = f"http://{host}:{settings.port}"
     what = f"fixture {settings.fixture}" if settings.fixture else f"seed {settings.seed}"
-    click.echo(f"vkmock: serving {count} virtual keys ({what}) on {url}  [{settings.server}, "
-               f"{settings.workers} worker(s), {'db ' + settings.db if settings.db else 'in-memory db'}]")
+    click.echo(f"vkmock: serving {count} virtual keys ({what}, Bifrost {settings.bifrost}) on {url}  "
+               f"[{settings.server}, {settings.workers} worker(s), "
+               f"{'db ' + settings.db if settings.db else 'in-memory db'}]")
     if settings.auth_mode == "off":
         header = ""
     elif settings.auth_mode == "any":

@@ -26,6 +26,8 @@ class Settings:
     threads: int = 8
     workers: int = 1
     server: str = "waitress"
+    # the Bifrost version spoken (``vkmock.bifrost``): its spec, rules, world shape and list semantics
+    bifrost: str = "1.4"
     # the world
     seed: int = 42
     count: int = 20

@@ -18,7 +18,7 @@ from vkmock.control import live
 from vkmock.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from vkmock.jsonio import InvalidJSON, go_dumps, parse_body
 from vkmock.serve import fixtures
-from vkmock.serve.routes import json_response, state
+from vkmock.serve.http import json_response, state
 from vkmock.serve.server import is_loopback
 
 bp = Blueprint("admin", __name__, url_prefix="/_vkmock")
@@ -43,8 +43,10 @@ def guard() -> None:
 
 @bp.get("/health")
 def health() -> Response:
-    store = state().store
-    return json_response(go_dumps({"status": "ok", "count": store.count(), "version": store.version}))
+    st = state()
+    store = st.store
+    body = {"status": "ok", "bifrost": st.profile.name, "count": store.count(), "version": store.version}
+    return json_response(go_dumps(body))
 
 
 @bp.get("/openapi.yaml")

@@ -48,7 +48,7 @@ from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockE
 from vkmock.jsonio import go_dumps, go_dumps_str
 from vkmock.serve import fixtures
 from vkmock.serve import world as fakes
-from vkmock.serve.routes import JSON, read_body, state
+from vkmock.serve.http import JSON, read_body, state
 from vkmock.serve.store import DUPLICATE_NAME, Ids
 
 KNOWN = ("code", "example", "dynamic", "seed", "scenario", "delay", "fault")

@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from vkmock import spec
+from vkmock import bifrost, spec
+from vkmock.bifrost import Profile
 from vkmock.clock import parse_ts
 from vkmock.serve.world import World, build_catalogue
 
@@ -53,9 +54,20 @@ def read(path: Path) -> Any:
         raise FixtureError(name, "", f"not valid {kind}: {exc}") from exc
 
 
-def check(data: Any, name: str) -> list[dict[str, Any]]:
-    """Validate a fixture body; returns its virtual keys or raises ``FixtureError`` for the first problem."""
-    error = next(iter(spec.validator("ListVirtualKeysResponse").iter_errors(data)), None)
+def check(data: Any, name: str, profile: Profile | None = None) -> list[dict[str, Any]]:
+    """Validate a fixture body; returns its virtual keys or raises ``FixtureError`` for the first problem.
+
+    A fixture is of one Bifrost profile (it says so with ``"bifrost"``, or its shape tells); loading it into the
+    other profile is refused with a message naming the one it fits."""
+    profile = profile or bifrost.get(bifrost.DEFAULT)
+    fits = bifrost.detect(data)
+    if fits is not None and fits != profile.name:
+        raise FixtureError(
+            name, "", f"this is a Bifrost {fits} list; it fits the {fits} profile (serve it with --bifrost {fits}),"
+            f" not {profile.name}",
+        )
+    body = {k: v for k, v in data.items() if k not in ("bifrost", "teams", "customers")} if fits else data
+    error = next(iter(spec.validator("ListVirtualKeysResponse", profile.spec_name).iter_errors(body)), None)
     if error is not None:
         message = error.message if len(error.message) < 300 else error.message[:300] + "..."
         raise FixtureError(name, _pointer(list(error.instance_path)), message)
@@ -85,13 +97,42 @@ def check(data: Any, name: str) -> list[dict[str, Any]]:
     return keys
 
 
-def load(path: str | Path, seed: int, now: str) -> World:
-    """Read, validate and turn a fixture file into a world (its catalogue learns the keys it names)."""
+def load(path: str | Path, seed: int, now: str, profile: Profile | None = None) -> World:
+    """Read, validate and turn a fixture file into a world (its catalogue learns the keys it names).
+
+    A 1.5 fixture's teams and customers are its ``teams``/``customers`` lists when it has them (vkmock's own
+    addition to the list body), else the ones its keys embed."""
     file = Path(path)
-    keys = check(read(file), str(file))
+    data = read(file)
+    keys = check(data, str(file), profile)
     catalogue = build_catalogue(seed, parse_ts(now))
     catalogue.absorb(keys)
-    return World(virtual_keys=keys, catalogue=catalogue, now=now)
+    world = World(virtual_keys=keys, catalogue=catalogue, now=now)
+    if profile is not None and profile.groups:
+        world.teams, world.customers = _groups(data, keys)
+    return world
+
+
+def _groups(data: dict[str, Any], keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    teams: dict[str, dict[str, Any]] = {}
+    customers: dict[str, dict[str, Any]] = {}
+    for team in data.get("teams") or []:
+        teams[team["id"]] = team
+    for customer in data.get("customers") or []:
+        customers[customer["id"]] = customer
+    for key in keys:
+        team = key.get("team")
+        if isinstance(team, dict) and team.get("id") not in teams:
+            teams[team["id"]] = team
+        for customer in (key.get("customer"), (team or {}).get("customer") if isinstance(team, dict) else None):
+            if isinstance(customer, dict) and customer.get("id") not in customers:
+                customers[customer["id"]] = customer
+    strip_team = ("customer", "virtual_key_count", "virtual_keys")
+    strip_customer = ("teams", "virtual_keys")
+    return (
+        [{k: v for k, v in t.items() if k not in strip_team} for t in teams.values()],
+        [{k: v for k, v in c.items() if k not in strip_customer} for c in customers.values()],
+    )
 
 
 def named(name: str, directory: Path | None) -> Path:

@@ -34,16 +34,30 @@ CREATE TABLE IF NOT EXISTS virtual_keys (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
     created_us INTEGER NOT NULL,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    team_id TEXT,
+    customer_id TEXT,
+    spent REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS teams (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_us INTEGER NOT NULL, doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created_us INTEGER NOT NULL, doc TEXT NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS virtual_keys_name ON virtual_keys(name);
 CREATE INDEX IF NOT EXISTS virtual_keys_order ON virtual_keys(created_us, id);
 CREATE TABLE IF NOT EXISTS changes (version INTEGER PRIMARY KEY, vk_id TEXT NOT NULL);
 """
+KINDS = ("team", "customer")  # collections beside the keys (Bifrost 1.5); their change-log ids are "kind:id"
+TABLES = {"team": "teams", "customer": "customers"}
+VK_COLUMNS = "id, name, created_us, doc, is_active, team_id, customer_id, spent"
 CHANGES_KEPT = 5_000
 FULL_RELOAD = "*"
 EXT_META = "ext:"  # meta rows of run-time modules (live clock, chaos settings), apart from the store's own
 REWRITE_FULL_RELOAD = 200  # a bulk rewrite of more keys than this logs one full reload instead of each id
+PAGE_CACHE_SIZE = 256  # list pages (1.5 paging, search, sort) kept per store version
 
 
 class Overlay(Protocol):
@@ -56,6 +70,32 @@ class Overlay(Protocol):
     def doc(self, text: str) -> str:
         """The doc to serve for the stored ``text``."""
         ...
+
+
+@dataclass(frozen=True)
+class Row:
+    """What lists filter and sort keys by, kept beside each key's doc (no JSON parsing on a read)."""
+
+    id: str
+    name: str
+    created_us: int
+    is_active: bool
+    team_id: str | None
+    customer_id: str | None
+    spent: float  # the highest current usage of the key's own budgets (1.5 ``sort_by=budget_spent``)
+
+
+def index_fields(record: dict[str, Any]) -> tuple[int, str | None, str | None, float]:
+    """(is_active, team_id, customer_id, spent) of a key record of either profile."""
+    budgets = record.get("budgets")
+    if budgets is None:
+        budgets = [record["budget"]] if isinstance(record.get("budget"), dict) else []
+    spent = max((float(b.get("current_usage") or 0) for b in budgets if isinstance(b, dict)), default=0.0)
+    return (1 if record.get("is_active", True) else 0, record.get("team_id"), record.get("customer_id"), spent)
+
+
+def _vk_row(record: dict[str, Any], doc: str) -> tuple[Any, ...]:
+    return (record["id"], record["name"], ts_micros(record["created_at"]), doc, *index_fields(record))
 
 
 def _redacted_key(key: dict[str, Any]) -> dict[str, Any]:
@@ -110,17 +150,42 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
         self._db.executescript(SCHEMA)
         self._version = -1
+        self._rows: dict[str, Row] = {}  # id -> what lists filter and sort by
+        self._others: dict[str, dict[str, tuple[int, str]]] = {kind: {} for kind in KINDS}  # kind -> id -> (us, doc)
         self._docs: dict[str, str] = {}  # id -> the key as served (JSON text): the memory view
         self._sort: dict[str, tuple[int, str]] = {}  # id -> its place in list order
         self._order: list[tuple[int, str]] | None = None  # the sort keys in list order, kept in step
         self._list_cache: dict[str, tuple[Hashable, bytes]] = {}
+        self._page_cache: dict[Hashable, tuple[Hashable, bytes]] = {}
         self._overlay: Overlay | None = None
         self.catalogue = Catalogue()
         self.now = ""
 
     # ---- life cycle ---------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        """A database written before keys had their index columns gains them (filled from each doc)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(virtual_keys)")}
+        if not columns or "spent" in columns:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for ddl in ("is_active INTEGER NOT NULL DEFAULT 1", "team_id TEXT", "customer_id TEXT",
+                        "spent REAL NOT NULL DEFAULT 0"):
+                self._db.execute(f"ALTER TABLE virtual_keys ADD COLUMN {ddl}")
+            for vk_id, doc in self._db.execute("SELECT id, doc FROM virtual_keys").fetchall():
+                fields = index_fields(json.loads(doc))
+                self._db.execute(
+                    "UPDATE virtual_keys SET is_active = ?, team_id = ?, customer_id = ?, spent = ? WHERE id = ?",
+                    (*fields, vk_id),
+                )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def open(self, reset: bool = False) -> Store:
         """Seed the database when it is new (or when ``reset``), then load this process's memory view."""
@@ -147,11 +212,20 @@ class Store:
         rows = []
         for record in world.virtual_keys:
             record = _redacted(record)
-            rows.append((record["id"], record["name"], ts_micros(record["created_at"]), go_dumps_str(record)))
+            rows.append(_vk_row(record, go_dumps_str(record)))
         try:
-            db.executemany("INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)", rows)
+            db.executemany(f"INSERT INTO virtual_keys ({VK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         except sqlite3.IntegrityError as exc:
             raise Conflict(f"the world has two keys with the same id or name ({exc})") from exc
+        for table in TABLES.values():
+            db.execute(f"DELETE FROM {table}")
+            others = [
+                (r["id"], r["name"], ts_micros(r["created_at"]), go_dumps_str(r)) for r in getattr(world, table, [])
+            ]
+            try:
+                db.executemany(f"INSERT INTO {table} (id, name, created_us, doc) VALUES (?, ?, ?, ?)", others)
+            except sqlite3.IntegrityError as exc:
+                raise Conflict(f"the world has two {table} with the same id ({exc})") from exc
         top_pc = max((pc["id"] for vk in world.virtual_keys for pc in vk["provider_configs"]), default=0)
         top_mcp = max((mc["id"] for vk in world.virtual_keys for mc in vk["mcp_configs"]), default=0)
         first_free = len(world.virtual_keys) * IDS_PER_RECORD + 1
@@ -249,26 +323,49 @@ class Store:
         # built aside and swapped in: a reader without the lock (get_doc) sees the old world or the new one
         docs: dict[str, str] = {}
         sort: dict[str, tuple[int, str]] = {}
-        for vk_id, created_us, doc in self._db.execute("SELECT id, created_us, doc FROM virtual_keys"):
+        rows: dict[str, Row] = {}
+        for vk_id, name, created_us, doc, active, team, customer, spent in self._db.execute(
+            f"SELECT {VK_COLUMNS} FROM virtual_keys"
+        ):
             docs[vk_id] = doc
             sort[vk_id] = (created_us, vk_id)
+            rows[vk_id] = Row(vk_id, name, created_us, bool(active), team, customer, spent)
+        others: dict[str, dict[str, tuple[int, str]]] = {}
+        for kind, table in TABLES.items():
+            others[kind] = {r[0]: (r[1], r[2]) for r in self._db.execute(f"SELECT id, created_us, doc FROM {table}")}
         self._order = None
-        self._docs, self._sort = docs, sort
+        self._docs, self._sort, self._rows, self._others = docs, sort, rows, others
         self.catalogue = Catalogue.from_dict(json.loads(self._meta(self._db, "catalogue", "{}") or "{}"))
         self.now = self._meta(self._db, "now", "") or ""
 
     def _reload_one(self, vk_id: str) -> None:
-        row = self._db.execute("SELECT created_us, doc FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
+        kind, _, other_id = vk_id.partition(":")
+        if other_id and kind in TABLES:
+            found = self._db.execute(
+                f"SELECT created_us, doc FROM {TABLES[kind]} WHERE id = ?", (other_id,)
+            ).fetchone()
+            others = dict(self._others[kind])  # copied and swapped: a reader without the lock sees one or the other
+            if found:
+                others[other_id] = (found[0], found[1])
+            else:
+                others.pop(other_id, None)
+            self._others[kind] = others
+            return
+        row = self._db.execute(f"SELECT {VK_COLUMNS} FROM virtual_keys WHERE id = ?", (vk_id,)).fetchone()
         if row:
-            self._remember(vk_id, row[0], row[1])
+            self._remember(vk_id, row[2], row[3], Row(row[0], row[1], row[2], bool(row[4]), row[5], row[6], row[7]))
         else:
             self._forget(vk_id)
 
-    def _remember(self, vk_id: str, created_us: int, doc: str) -> None:
+    def _remember(self, vk_id: str, created_us: int, doc: str, row: Row | None = None) -> None:
         """Put one key into the memory view; the list order is kept in step (no full re-sort)."""
         key = (created_us, vk_id)
         old = self._sort.get(vk_id)
         self._docs[vk_id] = doc
+        if row is None:
+            record = json.loads(doc)
+            row = Row(vk_id, record["name"], created_us, *_bool_first(index_fields(record)))
+        self._rows[vk_id] = row
         if old == key:
             return
         self._sort[vk_id] = key
@@ -279,6 +376,7 @@ class Store:
 
     def _forget(self, vk_id: str) -> None:
         self._docs.pop(vk_id, None)
+        self._rows.pop(vk_id, None)
         old = self._sort.pop(vk_id, None)
         if old is not None and self._order is not None:
             del self._order[bisect.bisect_left(self._order, old)]
@@ -333,9 +431,65 @@ class Store:
         """Every key, in list order (a copy)."""
         return json.loads(self.list_bytes())["virtual_keys"]
 
-    def dump(self) -> dict[str, Any]:
-        """The world as a fixture: the list body exactly as served."""
-        return json.loads(self.list_bytes())
+    def rows(self) -> list[Row]:
+        """Every key's list fields, in the default list order (``created_at``, then id)."""
+        with self._lock:
+            self.sync()
+            if self._order is None:
+                self._order = sorted(self._sort.values())
+            return [self._rows[vk_id] for _, vk_id in self._order]
+
+    def docs(self, ids: Iterable[str], from_memory: bool = False) -> list[str]:
+        """The docs of ``ids`` as served (the memory view through the overlay); unknown ids are skipped."""
+        found = [doc for doc in map(self._docs.get, ids) if doc is not None]
+        overlay = self._overlay
+        if from_memory and overlay is not None:
+            return [overlay.doc(doc) for doc in found]
+        return found
+
+    def others(self, kind: str) -> list[tuple[str, str]]:
+        """``(id, doc)`` of every team or customer, ordered by ``created_at`` then id."""
+        if self.shared:
+            self.sync()
+        items = self._others[kind]
+        return [(other_id, doc) for other_id, (_, doc) in sorted(items.items(), key=lambda item: (item[1][0], item[0]))]
+
+    def other(self, kind: str, other_id: str) -> str | None:
+        if self.shared:
+            self.sync()
+        found = self._others[kind].get(other_id)
+        return found[1] if found else None
+
+    def cached(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
+        """``build()``, remembered until the next write (list pages; bounded)."""
+        with self._lock:
+            version = self.sync()
+            stamp = (version, self._overlay.tick() if self._overlay else None)
+            found = self._page_cache.get(key)
+            if found and found[0] == stamp:
+                return found[1]
+        body = build()
+        with self._lock:
+            if len(self._page_cache) >= PAGE_CACHE_SIZE:
+                self._page_cache.clear()
+            self._page_cache[key] = (stamp, body)
+        return body
+
+    def transact(self, work: Callable[[Tx], Any]) -> Any:
+        """Run ``work(tx)`` in one write transaction: every change it makes lands together or not at all."""
+        with self._lock:
+            with self._write() as db:
+                tx = Tx(self, db)
+                result = work(tx)
+                tx.finish()
+                versions = [self._bump(db, change) for change in dict.fromkeys(tx.changed)]
+            if versions and self._version == versions[0] - 1:
+                for change in dict.fromkeys(tx.changed):
+                    self._reload_one(change)
+                self._version = versions[-1]
+            elif versions:
+                self.sync(force=not self.shared)
+            return result
 
     # ---- writes -------------------------------------------------------------------------------------
 
@@ -350,8 +504,8 @@ class Store:
                 created_us = ts_micros(record["created_at"])
                 try:
                     db.execute(
-                        "INSERT INTO virtual_keys (id, name, created_us, doc) VALUES (?, ?, ?, ?)",
-                        (record["id"], record["name"], created_us, doc),
+                        f"INSERT INTO virtual_keys ({VK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        _vk_row(record, doc),
                     )
                 except sqlite3.IntegrityError as exc:
                     raise Conflict(DUPLICATE_NAME, upstream_status=conflict_status) from exc
@@ -379,7 +533,11 @@ class Store:
                 record = change(json.loads(row[1]), ids, self.catalogue)
                 doc = go_dumps_str(record)
                 try:
-                    db.execute("UPDATE virtual_keys SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, vk_id))
+                    db.execute(
+                        "UPDATE virtual_keys SET name = ?, doc = ?, is_active = ?, team_id = ?, customer_id = ?,"
+                        " spent = ? WHERE id = ?",
+                        (record["name"], doc, *index_fields(record), vk_id),
+                    )
                 except sqlite3.IntegrityError as exc:
                     raise Conflict(prefix + DUPLICATE_NAME, upstream_status=conflict_status) from exc
                 self._save_ids(db, ids, before)
@@ -460,7 +618,11 @@ class Store:
                         raise ValueError(f"rewrite must keep the id, name and created_at of key {vk_id}")
                     new_doc = go_dumps_str(record)
                     if new_doc != doc:
-                        db.execute("UPDATE virtual_keys SET doc = ? WHERE id = ?", (new_doc, vk_id))
+                        db.execute(
+                            "UPDATE virtual_keys SET doc = ?, is_active = ?, team_id = ?, customer_id = ?, spent = ?"
+                            " WHERE id = ?",
+                            (new_doc, *index_fields(record), vk_id),
+                        )
                         changed.append(vk_id)
                 if len(changed) > REWRITE_FULL_RELOAD:
                     versions = [self._bump(db, FULL_RELOAD)]
@@ -479,3 +641,86 @@ class Store:
     def integrity_check(self) -> str:
         with self._lock:
             return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _bool_first(fields: tuple[int, str | None, str | None, float]) -> tuple[bool, str | None, str | None, float]:
+    return (bool(fields[0]), fields[1], fields[2], fields[3])
+
+
+class Tx:
+    """The records one ``Store.transact`` may read and change, by kind: ``virtual_key``, ``team``, ``customer``.
+
+    Reads see the transaction's own writes. A duplicate key name raises ``Conflict`` (the caller words it)."""
+
+    def __init__(self, store: Store, db: sqlite3.Connection) -> None:
+        self._store = store
+        self.db = db
+        self.changed: list[str] = []
+        self.catalogue = store.catalogue
+        self.ids = store._ids(db)
+        self._ids_before = (self.ids.next_provider_config, self.ids.next_mcp_config)
+
+    @staticmethod
+    def _table(kind: str) -> str:
+        return "virtual_keys" if kind == "virtual_key" else TABLES[kind]
+
+    def _log(self, kind: str, record_id: str) -> None:
+        self.changed.append(record_id if kind == "virtual_key" else f"{kind}:{record_id}")
+
+    def get(self, kind: str, record_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT doc FROM {self._table(kind)} WHERE id = ?", (record_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        table = self._table(kind)
+        return [json.loads(r[0]) for r in self.db.execute(f"SELECT doc FROM {table} ORDER BY created_us, id")]
+
+    def keys_of(self, *, team_id: str | None = None, customer_id: str | None = None) -> list[dict[str, Any]]:
+        """The keys attached to a team or to a customer (stored order)."""
+        column, value = ("team_id", team_id) if team_id is not None else ("customer_id", customer_id)
+        query = f"SELECT doc FROM virtual_keys WHERE {column} = ? ORDER BY created_us, id"
+        return [json.loads(r[0]) for r in self.db.execute(query, (value,))]
+
+    def name_taken(self, name: str, other_than: str | None = None) -> bool:
+        """Whether a key other than ``other_than`` has ``name`` (names of keys are unique)."""
+        query = "SELECT 1 FROM virtual_keys WHERE name = ? AND id != ?"
+        return self.db.execute(query, (name, other_than or "")).fetchone() is not None
+
+    def put(self, kind: str, record: dict[str, Any], *, new: bool) -> str:
+        """Insert (``new``) or replace one record; returns its doc."""
+        doc = go_dumps_str(record)
+        try:
+            if kind == "virtual_key":
+                if new:
+                    self.db.execute(
+                        f"INSERT INTO virtual_keys ({VK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        _vk_row(record, doc),
+                    )
+                else:
+                    self.db.execute(
+                        "UPDATE virtual_keys SET name = ?, doc = ?, is_active = ?, team_id = ?, customer_id = ?,"
+                        " spent = ? WHERE id = ?",
+                        (record["name"], doc, *index_fields(record), record["id"]),
+                    )
+            elif new:
+                self.db.execute(
+                    f"INSERT INTO {TABLES[kind]} (id, name, created_us, doc) VALUES (?, ?, ?, ?)",
+                    (record["id"], record["name"], ts_micros(record["created_at"]), doc),
+                )
+            else:
+                self.db.execute(
+                    f"UPDATE {TABLES[kind]} SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, record["id"])
+                )
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(DUPLICATE_NAME, upstream_status=500) from exc
+        self._log(kind, record["id"])
+        return doc
+
+    def delete(self, kind: str, record_id: str) -> bool:
+        gone = self.db.execute(f"DELETE FROM {self._table(kind)} WHERE id = ?", (record_id,)).rowcount > 0
+        if gone:
+            self._log(kind, record_id)
+        return gone
+
+    def finish(self) -> None:
+        self._store._save_ids(self.db, self.ids, self._ids_before)

@@ -142,6 +142,9 @@ class World:
     virtual_keys: list[dict[str, Any]]
     catalogue: Catalogue
     now: str
+    # Bifrost 1.5's resources of their own (stored forms; see vkmock.bifrost.v1_5.shapes); empty in 1.4
+    teams: list[dict[str, Any]] = field(default_factory=list)
+    customers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _uuid(rng: random.Random) -> str:

@@ -1,0 +1,38 @@
+"""What every view shares: the app's state, reading a bounded body, and sending bytes as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+
+from vkmock.errors import PayloadTooLarge
+
+JSON = "application/json"
+
+
+def state() -> Any:
+    """The running app's ``AppState`` (settings, profile, store, clock)."""
+    return current_app.extensions["vkmock"]
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    return Response(body, status=status, content_type=JSON)
+
+
+def read_body() -> bytes:
+    """The request body, refused with 413 before it is read whole when it is over ``--max-body``."""
+    limit = state().settings.max_body
+    too_large = PayloadTooLarge(f"Request body too large (limit {limit} bytes)")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise too_large
+    return data
+
+
+def from_memory() -> bool:
+    """``from_memory=true`` exactly (upstream compares the raw string)."""
+    # most requests have no query string: skip parsing it (and werkzeug's KeyError for a missing key)
+    return "from_memory" in request.environ.get("QUERY_STRING", "") and request.args.get("from_memory") == "true"
