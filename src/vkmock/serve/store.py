@@ -686,6 +686,11 @@ class Tx:
         query = "SELECT 1 FROM virtual_keys WHERE name = ? AND id != ?"
         return self.db.execute(query, (name, other_than or "")).fetchone() is not None
 
+    def key_named(self, name: str) -> str | None:
+        """The id of the key called ``name``, if any."""
+        row = self.db.execute("SELECT id FROM virtual_keys WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
     def put(self, kind: str, record: dict[str, Any], *, new: bool) -> str:
         """Insert (``new``) or replace one record; returns its doc."""
         doc = go_dumps_str(record)

@@ -29,7 +29,7 @@ from vkmock.bifrost.v1_5.common import (
 from vkmock.bifrost.v1_5.keys import Records
 from vkmock.bifrost.v1_5.models import BudgetRequest, CustomerRequest, TeamRequest
 from vkmock.clock import format_ts
-from vkmock.errors import BadRequest, NotFound, VkmockError
+from vkmock.errors import BadRequest, Conflict, NotFound, VkmockError
 
 Now = Callable[[], datetime]
 TEAM_BUDGET_CHECKS = (
@@ -108,6 +108,9 @@ def create_team(body: bytes, now: Now) -> Callable[[Records], Record]:
             if exc.upstream_status is None or exc.upstream_status == 400:
                 raise
             raise _generic(exc, "failed to create team") from exc
+        if request.customer_id is not None and tx.get("customer", request.customer_id) is None:
+            # the database's foreign key ("" included), answered with the handler's generic message
+            raise Conflict("failed to create team", upstream_status=500)
         team: Record = {"id": team_id, "name": name}
         if request.customer_id is not None:
             team["customer_id"] = request.customer_id
@@ -134,11 +137,12 @@ def update_team(team_id: str, body: bytes, now: Now) -> Callable[[Records], Reco
         team = dict(current)
         if request.name is not None:
             team["name"] = request.name
-        if request.customer_id is not None:
-            if request.customer_id == "":
-                team.pop("customer_id", None)
-            else:
-                team["customer_id"] = request.customer_id
+        # upstream saves the team with its preloaded customer, which writes the old link back: a team that has a
+        # customer keeps it ("" and another id are ignored); one without can be attached to an existing customer
+        if request.customer_id is not None and not current.get("customer_id"):
+            if tx.get("customer", request.customer_id) is None:
+                raise Conflict("Failed to update team", upstream_status=500)
+            team["customer_id"] = request.customer_id
         if request.budgets is not None:
             precheck_budgets(request.budgets, *TEAM_BUDGET_CHECKS)
             try:

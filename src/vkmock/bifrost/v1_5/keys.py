@@ -40,6 +40,8 @@ BOTH_TEAM_AND_CUSTOMER = "VirtualKey cannot be attached to both Team and Custome
 DUPLICATE_NAME = "a record with this name already exists. Please use a different value"
 DUPLICATE_MCP_CLIENT = "a record with this mcp client id already exists. Please use a different value"
 MCP_CLIENT_NOT_FOUND = "failed to get MCP client: not found"
+DUPLICATE_VALUE = "a record with this value already exists. Please use a different value"
+FOREIGN_KEY = "FOREIGN KEY constraint failed"
 EMPTY_KEY_TIME = "0001-01-01T00:00:00Z"
 REDACTED_VALUE = {"value": "", "env_var": "", "from_env": False}
 
@@ -56,6 +58,7 @@ class Records(Protocol):
     def put(self, kind: str, record: Record, *, new: bool) -> str: ...
     def delete(self, kind: str, record_id: str) -> bool: ...
     def name_taken(self, name: str, other_than: str | None = None) -> bool: ...
+    def key_named(self, name: str) -> str | None: ...
 
 
 # ---- references -------------------------------------------------------------------------------------------
@@ -98,6 +101,14 @@ def _find_keys(provider: str, key_ids: list[str], catalogue: Any) -> list[Record
             upstream_status=500,
         )
     return [key_in_config(key) for key in found]
+
+
+def check_owner(team_id: str | None, customer_id: str | None, tx: Records) -> None:
+    """The database's foreign keys: a key's team and customer must exist (``""`` included; 500 upstream)."""
+    if (team_id is not None and tx.get("team", team_id) is None) or (
+        customer_id is not None and tx.get("customer", customer_id) is None
+    ):
+        raise Conflict(FOREIGN_KEY, upstream_status=500)
 
 
 def _owner(record: Record, tx: Records) -> None:
@@ -241,6 +252,7 @@ def create(body: bytes, now: Now) -> Callable[[Records], str]:
             limit = new_rate_limit(request.rate_limit, moment)
         if tx.name_taken(name):
             raise Conflict(DUPLICATE_NAME, upstream_status=500)
+        check_owner(request.team_id, request.customer_id, tx)
         budgets = []
         for budget in request.budgets or []:
             validate_budget(budget)
@@ -340,8 +352,13 @@ def _apply(current: Record, request: VirtualKeyRequest, tx: Records, moment: dat
             record["budgets"] = budgets
     if request.rate_limit is not None:
         attach(record, "rate_limit", patch_rate_limit(current.get("rate_limit"), request.rate_limit, moment))
-    if request.name is not None and request.name != current["name"] and tx.name_taken(request.name, vk_id):
-        raise Conflict(DUPLICATE_NAME, upstream_status=400)
+    if request.name is not None and request.name != current["name"]:
+        other = tx.key_named(request.name)
+        if other is not None and other != vk_id:
+            # upstream finds the row by `id = ? OR name = ?`: when the other key's id sorts first it updates
+            # that row, and the collision shows on the value instead of the name
+            raise Conflict(DUPLICATE_VALUE if other < vk_id else DUPLICATE_NAME, upstream_status=400)
+    check_owner(record.get("team_id"), record.get("customer_id"), tx)
     if request.provider_configs is not None:
         record["provider_configs"] = _update_configs(current, request.provider_configs, providers, tx, moment, aligned)
     if request.mcp_configs is not None:
