@@ -45,7 +45,8 @@ class AppState:
         s = self.settings
         reference = fixture or s.fixture
         if reference:
-            return fixtures.load(fixtures.resolve(reference, self.fixtures_dir), s.seed, s.now, self.profile)
+            path = fixtures.resolve(reference, self.fixtures_dir, self.profile)
+            return fixtures.load(path, s.seed, s.now, self.profile)
         if self.profile.groups:
             from vkmock.bifrost.v1_5 import world as world_1_5
 

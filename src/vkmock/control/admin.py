@@ -81,14 +81,14 @@ def reset() -> Response:
 def load_fixture(name: str) -> Response:
     st = state()
     try:
-        path = fixtures.named(name, st.fixtures_dir)
+        path = fixtures.named(name, st.fixtures_dir, st.profile)
     except ValueError as exc:
         raise BadRequest(str(exc)) from exc
     except FileNotFoundError as exc:
-        known = ", ".join(fixtures.available(st.fixtures_dir)) or "none"
+        known = ", ".join(fixtures.available(st.fixtures_dir, st.profile)) or "none"
         raise NotFound(f"no fixture named {name!r}; available: {known}") from exc
     try:
-        world = fixtures.load(path, st.settings.seed, st.settings.now)
+        world = fixtures.load(path, st.settings.seed, st.settings.now, st.profile)
     except fixtures.FixtureError as exc:
         raise BadRequest(f"bad fixture: {exc.path or '/'}: {exc.reason}") from exc
     live.reset_world(st, world)

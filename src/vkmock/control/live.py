@@ -184,12 +184,12 @@ def _ts(text: Any, default: float) -> float:
         return default
 
 
-def _advance_budget(budget: dict[str, Any], now: float, epoch: float, pace: float) -> bool:
+def _advance_budget(budget: dict[str, Any], now: float, epoch: float, pace: float, aligned: bool = False) -> bool:
     duration = budget.get("reset_duration", "")
     last = _ts(budget.get("last_reset"), epoch)
     base = float(budget.get("current_usage") or 0)
     limit = float(budget.get("max_limit") or 0)
-    start = period_start(last, now, duration, bool(budget.get("calendar_aligned")))
+    start = period_start(last, now, duration, aligned or bool(budget.get("calendar_aligned")))
     if start > last:
         usage = min(limit, pace * max(0.0, now - max(start, epoch)))
         budget["last_reset"] = format_ts(datetime.fromtimestamp(start, UTC))
@@ -228,21 +228,30 @@ def _advance_rate_limit(limit: dict[str, Any], now: float, epoch: float, owner: 
     return changed
 
 
+def _budgets(owner: dict[str, Any]) -> list[dict[str, Any]]:
+    """An owner's budgets: Bifrost 1.4's single ``budget`` or 1.5's ``budgets`` list."""
+    single = owner.get("budget")
+    many = owner.get("budgets")
+    return ([single] if isinstance(single, dict) else []) + [b for b in many or [] if isinstance(b, dict)]
+
+
 def advance_record(record: dict[str, Any], now: float, epoch: float) -> dict[str, Any] | None:
     """``record`` (changed in place) with its counters at virtual time ``now``; ``None`` if nothing moved."""
     active = bool(record.get("is_active", True))
     owner = str(record.get("id"))
     changed = False
-    if isinstance(record.get("budget"), dict):
-        pace = budget_pace(record["budget"], owner, key_cost(record)) if active else 0.0
-        changed |= _advance_budget(record["budget"], now, epoch, pace)
+    aligned = bool(record.get("calendar_aligned"))  # 1.5: the key's flag aligns its budgets' periods
+    cost = key_cost(record)
+    for budget in _budgets(record):
+        pace = budget_pace(budget, owner, cost) if active else 0.0
+        changed |= _advance_budget(budget, now, epoch, pace, aligned)
     if isinstance(record.get("rate_limit"), dict):
         changed |= _advance_rate_limit(record["rate_limit"], now, epoch, owner, active)
     for config in record.get("provider_configs") or []:
         config_owner = f"{owner}:{config.get('id')}"
-        if isinstance(config.get("budget"), dict):
-            pace = budget_pace(config["budget"], config_owner, config_cost(config)) if active else 0.0
-            changed |= _advance_budget(config["budget"], now, epoch, pace)
+        for budget in _budgets(config):
+            pace = budget_pace(budget, config_owner, config_cost(config)) if active else 0.0
+            changed |= _advance_budget(budget, now, epoch, pace, aligned)
         if isinstance(config.get("rate_limit"), dict):
             changed |= _advance_rate_limit(config["rate_limit"], now, epoch, config_owner, active)
     return record if changed else None

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from vkmock import spec
 from vkmock.bifrost.v1_4 import rules
@@ -48,8 +48,8 @@ from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockE
 from vkmock.jsonio import go_dumps, go_dumps_str
 from vkmock.serve import fixtures
 from vkmock.serve import world as fakes
-from vkmock.serve.http import JSON, read_body, state
-from vkmock.serve.store import DUPLICATE_NAME, Ids
+from vkmock.serve.http import JSON, DryRun, read_body, state
+from vkmock.serve.store import DUPLICATE_NAME, Ids, Store
 
 KNOWN = ("code", "example", "dynamic", "seed", "scenario", "delay", "fault")
 IGNORED = ("return", "respond-async", "wait", "handling")  # RFC 7240's registered preferences
@@ -215,9 +215,12 @@ def applied(text: str) -> None:
 # ---- the spec's operations and examples ------------------------------------------------------------------
 
 
-@functools.cache
+def _spec_name() -> str:
+    return str(state().profile.spec_name)
+
+
 def _operations() -> dict[tuple[str, str], dict[str, Any]]:
-    return spec.operations()
+    return spec.operations(_spec_name())
 
 
 def operation() -> tuple[str, str, dict[str, Any]] | None:
@@ -233,9 +236,10 @@ def operation() -> tuple[str, str, dict[str, Any]] | None:
 
 def _examples(response: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The named examples and the single ``example`` of a response's JSON content."""
-    content = (spec.resolve(response).get("content") or {}).get("application/json") or {}
+    name = _spec_name()
+    content = (spec.resolve(response, name).get("content") or {}).get("application/json") or {}
     named = {
-        name: spec.resolve(example).get("value") for name, example in (content.get("examples") or {}).items()
+        label: spec.resolve(example, name).get("value") for label, example in (content.get("examples") or {}).items()
     }
     return named, content.get("example")
 
@@ -312,15 +316,20 @@ def _scenario(path: str, stamp: tuple[int, int], seed: int, now: str) -> Scenari
     )
 
 
-def scenario(name: str) -> Scenario:
+def _scenario_path(name: str) -> Path:
     st = state()
     try:
-        path = fixtures.named(name, st.fixtures_dir)
+        return Path(fixtures.named(name, st.fixtures_dir, st.profile))
     except ValueError as exc:
         raise _bad("scenario", name, str(exc)) from exc
     except FileNotFoundError as exc:
-        names = ", ".join(fixtures.available(st.fixtures_dir)) or "none"
+        names = ", ".join(fixtures.available(st.fixtures_dir, st.profile)) or "none"
         raise _bad("scenario", name, f"no fixture named {name!r}; available: {names}") from exc
+
+
+def scenario(name: str) -> Scenario:
+    st = state()
+    path = _scenario_path(name)
     info = Path(path).stat()
     try:
         return _scenario(str(path), (info.st_mtime_ns, info.st_size), st.settings.seed, st.settings.now)
@@ -383,7 +392,8 @@ def _coded(method: str, path: str, op: dict[str, Any], prefs: Preferences) -> Re
         applied(f"code={code}")
     if code >= 400:
         message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
-        raise Preferred(code, message or spec.resolve(op["responses"][str(code)]).get("description", "Error"))
+        described = spec.resolve(op["responses"][str(code)], _spec_name()).get("description", "Error")
+        raise Preferred(code, message or described)
     data = go_dumps(body) if body is not None else _generated_answer(method, state().settings.seed)
     return Response(data, status=code, content_type=JSON)
 
@@ -418,6 +428,59 @@ def _scenario_answer(method: str, prefs: Preferences) -> Response:
     return _dry_run(method, Source(get, world.names.__contains__, world.catalogue))
 
 
+# ---- Bifrost 1.5: the route itself answers, from another store ----------------------------------------------
+
+
+@functools.lru_cache(maxsize=8)
+def _world_store(kind: str, reference: str, stamp: Any, seed: int, count: int, now: str) -> Store:
+    """A private in-memory store of a generated world (``kind`` "dynamic") or of a fixture ("scenario")."""
+    if kind == "dynamic":
+        from vkmock.bifrost.v1_5 import world as world_1_5
+
+        built: Any = world_1_5.generate_world(seed, count, now)
+    else:
+        built = fixtures.load(reference, seed, now, state().profile)
+    return Store(None, lambda: built).open()
+
+
+def _routed(store: Any) -> Response:
+    """The matched route's own answer, reading and writing ``store`` instead of the app's."""
+    g.vkmock_store = store
+    view = current_app.view_functions[request.url_rule.endpoint]  # type: ignore[union-attr]
+    result: Any = view(**(request.view_args or {}))
+    return current_app.make_response(result)
+
+
+def _dynamic_1_5(method: str, prefs: Preferences) -> Response:
+    st = state()
+    if method != "GET":
+        return _routed(DryRun(st.store))
+    seed = prefs.seed if prefs.seed is not None else random.SystemRandom().randrange(2**31)
+    applied(f"seed={seed}")
+    generated = _world_store("dynamic", "", None, seed, max(st.settings.count, 1), st.settings.now)
+    vk_id = (request.view_args or {}).get("vk_id")
+    if vk_id is not None and request.url_rule is not None and request.url_rule.rule.endswith("<path:vk_id>"):
+        rows = generated.rows()
+        pick = rows[int(hashlib.sha256(vk_id.encode()).hexdigest()[:8], 16) % len(rows)]
+        doc = (generated.get_doc(pick.id) or "").replace(pick.id, vk_id)
+        return Response(('{"virtual_key":' + doc + "}\n").encode(), content_type=JSON)
+    return _routed(generated)
+
+
+def _scenario_1_5(method: str, prefs: Preferences) -> Response:
+    assert prefs.scenario is not None
+    st = state()
+    path = _scenario_path(prefs.scenario)
+    info = Path(path).stat()
+    try:
+        world = _world_store("scenario", str(path), (info.st_mtime_ns, info.st_size), st.settings.seed, 0,
+                             st.settings.now)
+    except fixtures.FixtureError as exc:
+        raise _bad("scenario", prefs.scenario, f"bad fixture: {exc}") from exc
+    applied(f"scenario={prefs.scenario}")
+    return _routed(world if method == "GET" else DryRun(world))
+
+
 def answer() -> Response | None:
     """Answer the request from its preferences, or ``None`` to let the route answer."""
     if not asked(request.environ) or not applies():
@@ -430,6 +493,11 @@ def answer() -> Response | None:
         return None  # an unknown route or method keeps its 404/405
     method, path, op = found
     g.vkmock_answered = True
+    if state().profile.groups and (prefs.scenario is not None or prefs.dynamic):
+        if prefs.scenario is not None:
+            return _scenario_1_5(method, prefs)
+        applied("dynamic=true")
+        return _dynamic_1_5(method, prefs)
     if prefs.scenario is not None:
         return _scenario_answer(method, prefs)
     if prefs.dynamic:

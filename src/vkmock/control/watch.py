@@ -77,7 +77,7 @@ class Watcher:
             return False
         settings = self.state.settings
         try:
-            world = fixtures.load(self.path, settings.seed, settings.now)
+            world = fixtures.load(self.path, settings.seed, settings.now, self.state.profile)
         except fixtures.FixtureError as exc:
             self.refusals += 1
             print(
@@ -119,7 +119,7 @@ def init_app(app: Flask, state: Any) -> None:
     settings = state.settings
     if not settings.watch or not settings.fixture:
         return
-    path = fixtures.resolve(settings.fixture, state.fixtures_dir)
+    path = fixtures.resolve(settings.fixture, state.fixtures_dir, state.profile)
     watcher = Watcher(state, Path(path), span(settings.watch_interval, "s"))
     state.extras["watch"] = watcher
     watcher.start()

@@ -135,10 +135,19 @@ def _groups(data: dict[str, Any], keys: list[dict[str, Any]]) -> tuple[list[dict
     )
 
 
-def named(name: str, directory: Path | None) -> Path:
+def profile_dir(directory: Path | None, profile: Profile | None) -> Path | None:
+    """Where a profile's named scenarios live: the fixtures directory for the default profile (1.4), its
+    ``<version>/`` subdirectory for the others (``fixtures/1.5/``)."""
+    if directory is None or profile is None or profile.name == bifrost.DEFAULT:
+        return directory
+    return directory / profile.name
+
+
+def named(name: str, directory: Path | None, profile: Profile | None = None) -> Path:
     """The file of a named scenario; ``FileNotFoundError`` when there is none, ``ValueError`` for a bad name."""
     if not NAME.match(name):
         raise ValueError(f"invalid fixture name {name!r}: use letters, digits, '-' and '_'")
+    directory = profile_dir(directory, profile)
     if directory is None:
         raise FileNotFoundError(f"no fixtures directory, so no fixture named {name!r}")
     for suffix in SUFFIXES:
@@ -148,15 +157,16 @@ def named(name: str, directory: Path | None) -> Path:
     raise FileNotFoundError(f"no fixture named {name!r} in {directory}")
 
 
-def available(directory: Path | None) -> list[str]:
+def available(directory: Path | None, profile: Profile | None = None) -> list[str]:
+    directory = profile_dir(directory, profile)
     if directory is None or not directory.is_dir():
         return []
     return sorted({p.stem for p in directory.iterdir() if p.suffix in SUFFIXES and NAME.match(p.stem)})
 
 
-def resolve(reference: str, directory: Path | None) -> Path:
-    """A path to a file, or the name of a scenario in ``directory``."""
+def resolve(reference: str, directory: Path | None, profile: Profile | None = None) -> Path:
+    """A path to a file, or the name of a scenario of ``profile`` in ``directory``."""
     path = Path(reference)
     if path.suffix.lower() in SUFFIXES or path.exists():
         return path
-    return named(reference, directory)
+    return named(reference, directory, profile)

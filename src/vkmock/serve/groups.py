@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from vkmock.bifrost.v1_5 import groups, views
 from vkmock.jsonio import go_dumps_str
-from vkmock.serve.http import json_response, read_body, state
+from vkmock.serve.http import json_response, read_body, state, store
 
 bp = Blueprint("bifrost_groups", __name__)
 TEAMS = "/api/governance/teams"
@@ -25,59 +25,59 @@ def _answer(message: str | None, key: str, record: dict | None) -> Response:
 
 @bp.get(TEAMS)
 def list_teams() -> Response:
-    return json_response(views.list_teams(state().store, request.args))
+    return json_response(views.list_teams(store(), request.args))
 
 
 @bp.post(TEAMS)
 def create_team() -> Response:
     st = state()
-    team = st.store.transact(groups.create_team(read_body(), st.now))
-    return _answer("Team created successfully", "team", views.team_served(st.store, team))
+    team = store().transact(groups.create_team(read_body(), st.now))
+    return _answer("Team created successfully", "team", views.team_served(store(), team))
 
 
 @bp.get(TEAMS + "/<path:team_id>")
 def get_team(team_id: str) -> Response:
-    return _answer(None, "team", views.get_team(state().store, team_id))
+    return _answer(None, "team", views.get_team(store(), team_id))
 
 
 @bp.put(TEAMS + "/<path:team_id>")
 def update_team(team_id: str) -> Response:
     st = state()
-    team = st.store.transact(groups.update_team(team_id, read_body(), st.now))
-    return _answer("Team updated successfully", "team", views.team_served(st.store, team))
+    team = store().transact(groups.update_team(team_id, read_body(), st.now))
+    return _answer("Team updated successfully", "team", views.team_served(store(), team))
 
 
 @bp.delete(TEAMS + "/<path:team_id>")
 def delete_team(team_id: str) -> Response:
-    state().store.transact(groups.delete_team(team_id))
+    store().transact(groups.delete_team(team_id))
     return _answer("Team deleted successfully", "team", None)
 
 
 @bp.get(CUSTOMERS)
 def list_customers() -> Response:
-    return json_response(views.list_customers(state().store, request.args))
+    return json_response(views.list_customers(store(), request.args))
 
 
 @bp.post(CUSTOMERS)
 def create_customer() -> Response:
     st = state()
-    customer = st.store.transact(groups.create_customer(read_body(), st.now))
-    return _answer("Customer created successfully", "customer", views.customer_served(st.store, customer))
+    customer = store().transact(groups.create_customer(read_body(), st.now))
+    return _answer("Customer created successfully", "customer", views.customer_served(store(), customer))
 
 
 @bp.get(CUSTOMERS + "/<path:customer_id>")
 def get_customer(customer_id: str) -> Response:
-    return _answer(None, "customer", views.get_customer(state().store, customer_id))
+    return _answer(None, "customer", views.get_customer(store(), customer_id))
 
 
 @bp.put(CUSTOMERS + "/<path:customer_id>")
 def update_customer(customer_id: str) -> Response:
     st = state()
-    customer = st.store.transact(groups.update_customer(customer_id, read_body(), st.now))
-    return _answer("Customer updated successfully", "customer", views.customer_served(st.store, customer))
+    customer = store().transact(groups.update_customer(customer_id, read_body(), st.now))
+    return _answer("Customer updated successfully", "customer", views.customer_served(store(), customer))
 
 
 @bp.delete(CUSTOMERS + "/<path:customer_id>")
 def delete_customer(customer_id: str) -> Response:
-    state().store.transact(groups.delete_customer(customer_id))
+    store().transact(groups.delete_customer(customer_id))
     return _answer("Customer deleted successfully", "customer", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 
 from vkmock.errors import PayloadTooLarge
 
@@ -14,6 +14,25 @@ JSON = "application/json"
 def state() -> Any:
     """The running app's ``AppState`` (settings, profile, store, clock)."""
     return current_app.extensions["vkmock"]
+
+
+def store() -> Any:
+    """The store this request reads and writes: the app's, or the one a preference answers from
+    (``Prefer: scenario=NAME`` reads a fixture's world; a dry run rolls its writes back)."""
+    return g.get("vkmock_store") or current_app.extensions["vkmock"].store
+
+
+class DryRun:
+    """A store whose writes are answered and rolled back (``transact`` runs as ``dry_run``)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def transact(self, work: Any) -> Any:
+        return self._inner.dry_run(work)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 def json_response(body: bytes, status: int = 200) -> Response:

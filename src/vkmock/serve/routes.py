@@ -12,7 +12,7 @@ from vkmock.bifrost.v1_5 import keys as keys_1_5
 from vkmock.bifrost.v1_5 import views as views_1_5
 from vkmock.errors import UPDATE_PREFIX, NotFound, Unauthorized
 from vkmock.jsonio import go_dumps
-from vkmock.serve.http import JSON, from_memory, json_response, read_body, state
+from vkmock.serve.http import JSON, from_memory, json_response, read_body, state, store
 
 __all__ = ["JSON", "bp", "json_response", "read_body", "state"]
 
@@ -32,7 +32,7 @@ def _message(message: str, doc: str) -> bytes:
 def list_virtual_keys() -> Response:
     st = state()
     if st.profile.groups:
-        return json_response(views_1_5.list_keys(st.store, request.args))
+        return json_response(views_1_5.list_keys(store(), request.args))
     return json_response(st.store.list_bytes(from_memory=from_memory()))
 
 
@@ -40,8 +40,8 @@ def list_virtual_keys() -> Response:
 def create_virtual_key() -> Response:
     st = state()
     if st.profile.groups:
-        doc = st.store.transact(keys_1_5.create(read_body(), st.now))
-        return json_response(_message("Virtual key created successfully", views_1_5.key_detail(st.store, doc)))
+        doc = store().transact(keys_1_5.create(read_body(), st.now))
+        return json_response(_message("Virtual key created successfully", views_1_5.key_detail(store(), doc)))
     build = rules_1_4.parse_create(read_body(), st.now)
     doc = st.store.create(build, conflict_status=500)
     return json_response(_message("Virtual key created successfully", doc))
@@ -56,7 +56,7 @@ def virtual_key_quota() -> Response:
     value = _virtual_key_credential()
     if value is None:
         raise Unauthorized(MISSING_VK)
-    record = views_1_5.find_by_value(st.store, value)
+    record = views_1_5.find_by_value(store(), value)
     if record is None:
         raise Unauthorized("Virtual key not found")
     body = {
@@ -86,7 +86,7 @@ def _virtual_key_credential() -> str | None:
 def get_virtual_key(vk_id: str) -> Response:
     st = state()
     if st.profile.groups:
-        return json_response(views_1_5.get_key(st.store, vk_id, from_memory()))
+        return json_response(views_1_5.get_key(store(), vk_id, from_memory()))
     doc = st.store.get_doc(vk_id, from_memory=from_memory())
     if doc is None:
         raise NotFound("Virtual key not found")
@@ -97,8 +97,8 @@ def get_virtual_key(vk_id: str) -> Response:
 def update_virtual_key(vk_id: str) -> Response:
     st = state()
     if st.profile.groups:
-        doc = st.store.transact(keys_1_5.update(vk_id, read_body(), st.now))
-        return json_response(_message("Virtual key updated successfully", views_1_5.key_detail(st.store, doc)))
+        doc = store().transact(keys_1_5.update(vk_id, read_body(), st.now))
+        return json_response(_message("Virtual key updated successfully", views_1_5.key_detail(store(), doc)))
     change = rules_1_4.parse_update(read_body(), st.now)
     doc = st.store.update(vk_id, change, conflict_status=400, prefix=UPDATE_PREFIX)
     return json_response(_message("Virtual key updated successfully", doc))
@@ -106,7 +106,10 @@ def update_virtual_key(vk_id: str) -> Response:
 
 @bp.delete(BASE + "/<path:vk_id>")
 def delete_virtual_key(vk_id: str) -> Response:
-    state().store.delete(vk_id)
+    if state().profile.groups:
+        store().transact(keys_1_5.delete(vk_id))
+    else:
+        state().store.delete(vk_id)
     return json_response(b'{"message":"Virtual key deleted successfully"}\n')
 
 

@@ -475,6 +475,16 @@ class Store:
             self._page_cache[key] = (stamp, body)
         return body
 
+    def dry_run(self, work: Callable[[Tx], Any]) -> Any:
+        """Run ``work(tx)`` as ``transact`` would, then roll everything back: its answer without its effects
+        (``Prefer: dynamic=true`` and ``scenario=`` on a write)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                return work(Tx(self, self._db))
+            finally:
+                self._db.execute("ROLLBACK")
+
     def transact(self, work: Callable[[Tx], Any]) -> Any:
         """Run ``work(tx)`` in one write transaction: every change it makes lands together or not at all."""
         with self._lock:

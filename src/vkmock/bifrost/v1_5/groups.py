@@ -23,6 +23,7 @@ from vkmock.bifrost.v1_5.common import (
     overwrite_rate_limit,
     precheck_budgets,
     reconcile_budgets,
+    schema_net,
     validate_budget,
     validate_new_rate_limit,
 )
@@ -91,7 +92,7 @@ def _team_budgets(requests: list[BudgetRequest], moment: datetime, team_id: str)
 
 
 def create_team(body: bytes, now: Now) -> Callable[[Records], Record]:
-    request = decode(body, TeamRequest)
+    request, raw = decode(body, TeamRequest)
     if not request.name:
         raise BadRequest("Team name is required")
     if request.rate_limit is not None:
@@ -120,6 +121,7 @@ def create_team(body: bytes, now: Now) -> Callable[[Records], Record]:
             team["budgets"] = budgets
         team.update(profile=None, config=None, claims=None, config_hash="", created_at=stamp, updated_at=stamp)
         team = ordered(team, shapes.TEAM_ORDER)
+        schema_net("CreateTeamRequest", raw)
         tx.put("team", team, new=True)
         return team
 
@@ -127,7 +129,7 @@ def create_team(body: bytes, now: Now) -> Callable[[Records], Record]:
 
 
 def update_team(team_id: str, body: bytes, now: Now) -> Callable[[Records], Record]:
-    request = decode(body, TeamRequest)
+    request, raw = decode(body, TeamRequest)
 
     def work(tx: Records) -> Record:
         current = tx.get("team", team_id)
@@ -162,6 +164,7 @@ def update_team(team_id: str, body: bytes, now: Now) -> Callable[[Records], Reco
                 raise _generic(exc, "Failed to update team") from exc
         team["updated_at"] = format_ts(moment)
         team = ordered(team, shapes.TEAM_ORDER)
+        schema_net("UpdateTeamRequest", raw)
         tx.put("team", team, new=False)
         refresh_keys(tx, team_id=team_id)
         return team
@@ -183,7 +186,7 @@ def delete_team(team_id: str) -> Callable[[Records], None]:
 
 
 def create_customer(body: bytes, now: Now) -> Callable[[Records], Record]:
-    request = decode(body, CustomerRequest)
+    request, raw = decode(body, CustomerRequest)
     if not request.name:
         raise BadRequest("Customer name is required")
     if request.rate_limit is not None:
@@ -205,6 +208,7 @@ def create_customer(body: bytes, now: Now) -> Callable[[Records], Record]:
             attach(customer, "rate_limit", new_rate_limit(request.rate_limit, moment))
         customer.update(config_hash="", created_at=stamp, updated_at=stamp)
         customer = ordered(customer, shapes.CUSTOMER_ORDER)
+        schema_net("CreateCustomerRequest", raw)
         tx.put("customer", customer, new=True)
         return customer
 
@@ -235,7 +239,7 @@ def _patch_customer_budget(current: Record | None, request: BudgetRequest, momen
 
 
 def update_customer(customer_id: str, body: bytes, now: Now) -> Callable[[Records], Record]:
-    request = decode(body, CustomerRequest)
+    request, raw = decode(body, CustomerRequest)
 
     def work(tx: Records) -> Record:
         current = tx.get("customer", customer_id)
@@ -255,6 +259,7 @@ def update_customer(customer_id: str, body: bytes, now: Now) -> Callable[[Record
             raise _generic(exc, "Failed to update customer") from exc
         customer["updated_at"] = format_ts(moment)
         customer = ordered(customer, shapes.CUSTOMER_ORDER)
+        schema_net("UpdateCustomerRequest", raw)
         tx.put("customer", customer, new=False)
         refresh_keys(tx, customer_id=customer_id)
         return customer

@@ -26,6 +26,7 @@ from vkmock.bifrost.v1_5.common import (
     patch_rate_limit,
     precheck_budgets,
     reconcile_budgets,
+    schema_net,
     validate_budget,
     validate_new_rate_limit,
 )
@@ -229,7 +230,7 @@ def _mcp_config(config_id: int, vk_id: str, request: MCPConfigRequest, catalogue
 
 def create(body: bytes, now: Now) -> Callable[[Records], str]:
     """Check a create body (upstream's checks before its transaction); return the transaction's work."""
-    request = decode(body, VirtualKeyRequest)
+    request, raw = decode(body, VirtualKeyRequest)
     if not request.name:
         raise BadRequest(NAME_REQUIRED)
     if request.team_id is not None and request.customer_id is not None:
@@ -285,6 +286,7 @@ def create(body: bytes, now: Now) -> Callable[[Records], str]:
             record["budgets"] = budgets
         record.update(config_hash="", created_at=stamp, updated_at=stamp)
         _owner(record, tx)
+        schema_net("CreateVirtualKeyRequest", raw)
         return tx.put("virtual_key", shapes.order_key(record), new=True)
 
     return work
@@ -296,7 +298,7 @@ def create(body: bytes, now: Now) -> Callable[[Records], str]:
 def update(vk_id: str, body: bytes, now: Now) -> Callable[[Records], str]:
     """Check an update body; return the transaction's work. Errors inside it carry upstream's
     ``Failed to update virtual key: `` prefix."""
-    request = decode(body, VirtualKeyRequest)
+    request, raw = decode(body, VirtualKeyRequest)
     if request.team_id is not None and request.customer_id is not None:
         raise BadRequest(BOTH_TEAM_AND_CUSTOMER)
 
@@ -306,6 +308,7 @@ def update(vk_id: str, body: bytes, now: Now) -> Callable[[Records], str]:
             raise NotFound("Virtual key not found")
         try:
             record = _apply(current, request, tx, now())
+            schema_net("UpdateVirtualKeyRequest", raw)
         except VkmockError as exc:
             raise exc.prefixed(UPDATE_PREFIX) from exc
         return tx.put("virtual_key", record, new=False)
@@ -409,3 +412,13 @@ def _update_mcps(current: Record, items: list[MCPConfigRequest], tx: Records) ->
         tools = list(item.tools_to_execute) if item.tools_to_execute is not None else None
         result[item.id] = {**old, "tools_to_execute": tools}  # the name is ignored: only the tools change
     return list(result.values())
+
+
+def delete(vk_id: str) -> Callable[[Records], None]:
+    """A hard delete: the key's configs, budgets and limits live in its record and go with it."""
+
+    def work(tx: Records) -> None:
+        if not tx.delete("virtual_key", vk_id):
+            raise NotFound("Virtual key not found")
+
+    return work
