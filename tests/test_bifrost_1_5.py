@@ -176,8 +176,9 @@ CREATE_ERRORS: list[tuple[Any, int, int, str]] = [
         {"provider": "openai", "budgets": [{"max_limit": 1, "reset_duration": "1d"},
                                            {"max_limit": 2, "reset_duration": "1d"}]}]}, 409, 400,
      "duplicate reset_duration in provider config budgets: 1d"),
-    ({"name": "x", "provider_configs": [{"provider": "openai", "budgets": [{"max_limit": -5, "reset_duration": "1d"}]}]},
-     400, 500, "budget max limit cannot be negative or zero: -5.00"),
+    ({"name": "x", "provider_configs": [
+        {"provider": "openai", "budgets": [{"max_limit": -5, "reset_duration": "1d"}]}]}, 400, 500,
+     "budget max limit cannot be negative or zero: -5.00"),
     ({"name": "x", "mcp_configs": [{"mcp_client_name": "a"}, {"mcp_client_name": "a"}]}, 409, 400,
      "duplicate mcp_client_name: a"),
     ({"name": "x", "mcp_configs": [{"mcp_client_name": "no-such-client"}]}, 409, 500,

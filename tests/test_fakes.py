@@ -7,9 +7,9 @@ from collections import Counter
 from typing import Any
 
 from vkmock.bifrost import durations
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import parse_ts
 from vkmock.jsonio import go_dumps
-from vkmock.serve import world as fakes
 from vkmock.settings import DEFAULT_NOW
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from test_spec import load, resolve, types_of
 from vkmock import spec
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_4.models import REQUEST_MODELS, RESPONSE_MODELS, ListVirtualKeysResponse
-from vkmock.serve import world as fakes
 from vkmock.settings import DEFAULT_NOW
 
 PY_TO_JSON = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array", dict: "object"}

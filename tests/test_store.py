@@ -12,9 +12,9 @@ import pytest
 
 from conftest import AUTH, BASE, request
 from vkmock.bifrost.v1_4 import rules
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import utcnow
 from vkmock.errors import Conflict, NotFound
-from vkmock.serve import world as fakes
 from vkmock.serve.store import Store
 from vkmock.settings import DEFAULT_NOW
 

@@ -16,11 +16,11 @@ from werkzeug.exceptions import HTTPException
 
 from vkmock import bifrost, spec
 from vkmock.bifrost import Profile
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import utcnow
 from vkmock.control import admin, faults, journal, live, prefer, watch
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
 from vkmock.serve import auth, cors, fixtures, groups
-from vkmock.serve import world as fakes
 from vkmock.serve.routes import QUOTA, bp
 from vkmock.serve.store import Store
 from vkmock.settings import Settings

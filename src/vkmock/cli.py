@@ -11,10 +11,10 @@ import click
 import yaml
 
 from vkmock import bifrost, spec
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import ts_micros
 from vkmock.control import faults, live, watch
 from vkmock.serve import cors, fixtures, server
-from vkmock.serve import world as fakes
 from vkmock.settings import DEFAULT_NOW, Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

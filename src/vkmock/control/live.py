@@ -45,11 +45,11 @@ from typing import Any
 from flask import Flask, request
 
 from vkmock.bifrost import durations
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import format_ts, parse_ts
 from vkmock.control.runtime import Shared, span
 from vkmock.errors import BadRequest
 from vkmock.jsonio import go_dumps_str, go_number
-from vkmock.serve import world as fakes
 from vkmock.serve.store import Store
 from vkmock.settings import Settings
 

@@ -42,14 +42,15 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from vkmock import spec
+from vkmock.bifrost.base import Ids
 from vkmock.bifrost.v1_4 import rules
+from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import parse_ts, ts_micros
 from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
 from vkmock.jsonio import go_dumps, go_dumps_str
 from vkmock.serve import fixtures
-from vkmock.serve import world as fakes
 from vkmock.serve.http import JSON, DryRun, read_body, state
-from vkmock.serve.store import DUPLICATE_NAME, Ids, Store
+from vkmock.serve.store import DUPLICATE_NAME, Store
 
 KNOWN = ("code", "example", "dynamic", "seed", "scenario", "delay", "fault")
 IGNORED = ("return", "respond-async", "wait", "handling")  # RFC 7240's registered preferences

@@ -16,8 +16,8 @@ import yaml
 
 from vkmock import bifrost, spec
 from vkmock.bifrost import Profile
+from vkmock.bifrost.v1_4.world import World, build_catalogue
 from vkmock.clock import parse_ts
-from vkmock.serve.world import World, build_catalogue
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIXES = (".json", ".yaml", ".yml")

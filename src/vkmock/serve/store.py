@@ -22,10 +22,11 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from vkmock.bifrost.base import Ids
+from vkmock.bifrost.v1_4.world import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue, World
 from vkmock.clock import ts_micros
 from vkmock.errors import Conflict, NotFound
 from vkmock.jsonio import go_dumps_str
-from vkmock.serve.world import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue, World
 
 DUPLICATE_NAME = "a record with this name already exists. Please use a different value"
 SCHEMA = """
@@ -119,22 +120,6 @@ def _redacted(record: dict[str, Any]) -> dict[str, Any]:
     clean_configs = [{**pc, "keys": [_redacted_key(key) for key in pc.get("keys") or []]} if "keys" in pc else pc
                      for pc in configs]
     return {**record, "provider_configs": clean_configs}
-
-
-@dataclass
-class Ids:
-    """Allocates integer ids (provider configs, MCP configs) inside a write transaction."""
-
-    next_provider_config: int
-    next_mcp_config: int
-
-    def provider_config(self) -> int:
-        self.next_provider_config += 1
-        return self.next_provider_config - 1
-
-    def mcp_config(self) -> int:
-        self.next_mcp_config += 1
-        return self.next_mcp_config - 1
 
 
 class Store:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from vkmock import spec
 from vkmock.bifrost import durations
+from vkmock.bifrost.base import Ids
 from vkmock.bifrost.v1_4.models import (
     CreateBudgetRequest,
     CreateVirtualKeyRequest,
@@ -31,11 +32,10 @@ from vkmock.bifrost.v1_4.models import (
     RateLimitRequest,
     UpdateVirtualKeyRequest,
 )
+from vkmock.bifrost.v1_4.world import Catalogue
 from vkmock.clock import format_ts
 from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, VkmockError
 from vkmock.jsonio import InvalidJSON, go_number, parse_body
-from vkmock.serve.store import Ids
-from vkmock.serve.world import Catalogue
 
 Record = dict[str, Any]
 Now = Callable[[], datetime]
