@@ -193,21 +193,36 @@ main.add_command(fixtures_group, name="fixtures")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the world.")
 @click.option("--count", type=click.IntRange(0, 100_000), default=20, show_default=True, help="Number of keys.")
 @click.option("--now", default=DEFAULT_NOW, show_default=True, help="Anchor instant (RFC 3339).")
+@click.option("--bifrost", "profile_name", type=click.Choice(list(bifrost.PROFILES)), default=bifrost.DEFAULT,
+              show_default=True, help="The Bifrost version whose list body to write.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
               help="File to write (.json or .yaml). [default: stdout, JSON]")
-def fixtures_generate(seed: int, count: int, now: str, output: str | None) -> None:
+def fixtures_generate(seed: int, count: int, now: str, profile_name: str, output: str | None) -> None:
     """Write a seeded world as a fixture file, in the order the list serves it.
 
+    A 1.5 fixture is the unpaged list body (count, limit, offset, total_count, virtual_keys) plus the world's
+    teams and customers, so that loading it gives back the same world.
+
     \b
-    Example:
+    Examples:
       vkmock fixtures generate --seed 7 --count 1000 -o fixtures/large.json
+      vkmock fixtures generate --bifrost 1.5 --count 50 -o fixtures/1.5/mine.json
     """
     try:
-        world = fakes.generate_world(seed, count, now)
+        if profile_name == "1.5":
+            from vkmock.bifrost.v1_5 import world as world_1_5
+
+            world: Any = world_1_5.generate_world(seed, count, now)
+        else:
+            world = fakes.generate_world(seed, count, now)
     except ValueError as exc:
         _fail(str(exc))
     served = sorted(world.virtual_keys, key=lambda vk: (ts_micros(vk["created_at"]), vk["id"]))  # as listed
-    body = {"virtual_keys": served, "count": len(served)}
+    body: dict[str, Any] = {"virtual_keys": served, "count": len(served)}
+    if profile_name == "1.5":
+        n = len(served)
+        body = {"count": n, "limit": n, "offset": 0, "total_count": n, "virtual_keys": served,
+                "teams": world.teams, "customers": world.customers}
     if output and output.endswith((".yaml", ".yml")):
         text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
     else:
@@ -221,8 +236,11 @@ def fixtures_generate(seed: int, count: int, now: str, output: str | None) -> No
 
 @fixtures_group.command("validate", context_settings=CONTEXT)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def fixtures_validate(files: tuple[str, ...]) -> None:
-    """Check fixture files against the bundled spec; exit 1 at the first bad one, naming it.
+@click.option("--bifrost", "profile_name", type=click.Choice(list(bifrost.PROFILES)), default=None,
+              help="Insist on this Bifrost version. [default: the one each file fits]")
+def fixtures_validate(files: tuple[str, ...], profile_name: str | None) -> None:
+    """Check fixture files against the bundled spec of their Bifrost version; exit 1 at the first bad one,
+    naming it.
 
     \b
     Example:
@@ -230,20 +248,24 @@ def fixtures_validate(files: tuple[str, ...]) -> None:
     """
     for file in files:
         try:
-            fixtures.check(fixtures.read(Path(file)), file)
+            data = fixtures.read(Path(file))
+            name = profile_name or bifrost.detect(data) or bifrost.DEFAULT
+            fixtures.check(data, file, bifrost.get(name))
         except fixtures.FixtureError as exc:
             click.echo(f"INVALID {exc}", err=True)
             sys.exit(1)
-        click.echo(f"ok      {file}")
+        click.echo(f"ok      {file} (Bifrost {name})")
 
 
 @fixtures_group.command("list", context_settings=CONTEXT)
 @click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False),
               help="Directory to list. [default: ./fixtures]")
-def fixtures_list(fixtures_dir: str | None) -> None:
+@click.option("--bifrost", "profile_name", type=click.Choice(list(bifrost.PROFILES)), default=bifrost.DEFAULT,
+              show_default=True, help="List the scenarios of this Bifrost version (1.5's live in fixtures/1.5/).")
+def fixtures_list(fixtures_dir: str | None, profile_name: str) -> None:
     """List the named scenarios that --fixture NAME can load."""
     directory = Path(fixtures_dir) if fixtures_dir else spec.default_fixtures_dir()
-    for name in fixtures.available(directory):
+    for name in fixtures.available(directory, bifrost.get(profile_name)):
         click.echo(name)
 
 from vkmock.check.contract import contract_command  # noqa: E402
