@@ -144,7 +144,7 @@ class Store:
         self._sort: dict[str, tuple[int, str]] = {}  # id -> its place in list order
         self._order: list[tuple[int, str]] | None = None  # the sort keys in list order, kept in step
         self._list_cache: dict[str, tuple[Hashable, bytes]] = {}
-        self._page_cache: dict[Hashable, tuple[Hashable, bytes]] = {}
+        self._page_cache: dict[Hashable, tuple[Hashable, Any]] = {}
         self._overlay: Overlay | None = None
         self.catalogue = Catalogue()
         self.now = ""
@@ -445,8 +445,8 @@ class Store:
         found = self._others[kind].get(other_id)
         return found[1] if found else None
 
-    def cached(self, key: Hashable, build: Callable[[], bytes]) -> bytes:
-        """``build()``, remembered until the next write (list pages; bounded)."""
+    def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``, remembered until the next write (list pages and selections; bounded)."""
         with self._lock:
             version = self.sync()
             stamp = (version, self._overlay.tick() if self._overlay else None)

@@ -42,7 +42,7 @@ class Reader(Protocol):
     def get_doc(self, vk_id: str, from_memory: bool = False) -> str | None: ...
     def others(self, kind: str) -> list[tuple[str, str]]: ...
     def other(self, kind: str, other_id: str) -> str | None: ...
-    def cached(self, key: Any, build: Callable[[], bytes]) -> bytes: ...
+    def cached(self, key: Any, build: Callable[[], Any]) -> Any: ...
 
 
 Args = Mapping[str, str]
@@ -152,11 +152,11 @@ def _select(rows: list[Any], query: KeyQuery) -> list[Any]:
 def list_keys(store: Reader, args: Args) -> bytes:
     """``GET /api/governance/virtual-keys`` on any of its three paths."""
     if args.get("from_memory") == "true":
-        return store.cached(("keys", "memory"), lambda: _all_keys(store, from_memory=True))
+        return bytes(store.cached(("keys", "memory"), lambda: _all_keys(store, from_memory=True)))
     query = key_query(args)
     if query is None:
-        return store.cached(("keys", "db"), lambda: _all_keys(store, from_memory=False))
-    return store.cached(("keys", query), lambda: _page(store, query))
+        return bytes(store.cached(("keys", "db"), lambda: _all_keys(store, from_memory=False)))
+    return bytes(store.cached(("keys", query), lambda: _page(store, query)))
 
 
 def _all_keys(store: Reader, from_memory: bool) -> bytes:
@@ -165,7 +165,9 @@ def _all_keys(store: Reader, from_memory: bool) -> bytes:
 
 
 def _page(store: Reader, query: KeyQuery) -> bytes:
-    selected = _select(store.rows(), query)
+    # the filtered, sorted selection is shared by every page of it: another offset costs only its own keys
+    where = (query.search, query.team_id, query.customer_id, query.sort_by, query.descending)
+    selected = store.cached(("selection", where), lambda: _select(store.rows(), query))
     page = selected[query.offset: query.offset + query.limit]
     docs = store.docs([r.id for r in page])
     return _body("[" + ",".join(docs) + "]", "virtual_keys", len(docs), query.limit, query.offset, len(selected))
@@ -257,12 +259,12 @@ def _group_list(store: Reader, args: Args, kind: str, key: str) -> bytes:
 
 def list_teams(store: Reader, args: Args) -> bytes:
     params = tuple(sorted((k, args.get(k, "")) for k in ("from_memory", "limit", "offset", "search", "customer_id")))
-    return store.cached(("teams", params), lambda: _group_list(store, args, "team", "teams"))
+    return bytes(store.cached(("teams", params), lambda: _group_list(store, args, "team", "teams")))
 
 
 def list_customers(store: Reader, args: Args) -> bytes:
     params = tuple(sorted((k, args.get(k, "")) for k in ("from_memory", "limit", "offset", "search")))
-    return store.cached(("customers", params), lambda: _group_list(store, args, "customer", "customers"))
+    return bytes(store.cached(("customers", params), lambda: _group_list(store, args, "customer", "customers")))
 
 
 def get_team(store: Reader, team_id: str) -> dict[str, Any]:
