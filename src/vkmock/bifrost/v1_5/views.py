@@ -84,10 +84,27 @@ def clamp(limit: int, offset: int) -> tuple[int, int]:
 
 
 def like(search: str) -> Callable[[str], bool]:
-    """``LOWER(name) LIKE '%' || lower(search) || '%'``: ``%`` and ``_`` are wildcards, as upstream leaves them."""
-    pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in search.lower())
-    compiled = re.compile(pattern, re.DOTALL)
-    return lambda name: compiled.search(name.lower()) is not None
+    """``LOWER(name) LIKE '%' || lower(search) || '%'``: ``%`` and ``_`` are wildcards, as upstream leaves them.
+
+    Matched without backtracking: the pattern is cut at each ``%`` and the pieces are found left to right, each
+    as early as it can be (right for ``%``-only wildcards), so a hostile ``%a%a%a...`` stays linear."""
+    pieces = [
+        re.compile("".join("." if c == "_" else re.escape(c) for c in piece), re.DOTALL)
+        for piece in search.lower().split("%")
+        if piece
+    ]
+
+    def matches(name: str) -> bool:
+        lowered = name.lower()
+        position = 0
+        for piece in pieces:
+            found = piece.search(lowered, position)
+            if found is None:
+                return False
+            position = found.end()
+        return True
+
+    return matches
 
 
 def _body(items: str, key: str, count: int, limit: int, offset: int, total: int) -> bytes:
