@@ -16,9 +16,12 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 MAX_DEPTH = 64
 
 _ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_SPECIAL = ("<", ">", "&", "\u2028", "\u2029")
 _BACKSLASH_PAIR = re.compile(r"\\(.)")
 _GO_SHORT_ESCAPES = {"b": "\\u0008", "f": "\\u000c"}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -37,7 +40,17 @@ def go_number(value: Any) -> Any:
 
 
 def go_dumps_str(obj: Any) -> str:
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).translate(_ESCAPES)
+    """``obj`` as compact JSON text the way Go's encoder writes it (without the trailing newline).
+
+    orjson does the encoding (a 10,000-key world is written in a fraction of the standard library's time, with
+    the same bytes for vkmock's data); what it cannot encode (an integer beyond 64 bits) goes through ``json``.
+    Then Go's HTML-safe escapes of ``<``, ``>``, ``&`` and U+2028/2029, and its ``\\u0008``/``\\u000c``."""
+    try:
+        text = orjson.dumps(obj).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if any(special in text for special in _SPECIAL):
+        text = text.translate(_ESCAPES)
     if "\\b" in text or "\\f" in text:
         text = _BACKSLASH_PAIR.sub(lambda m: _GO_SHORT_ESCAPES.get(m.group(1), m.group(0)), text)
     return text

@@ -99,9 +99,13 @@ def _vk_row(record: dict[str, Any], doc: str) -> tuple[Any, ...]:
     return (record["id"], record["name"], ts_micros(record["created_at"]), doc, *index_fields(record))
 
 
+_CREDENTIALS = frozenset(CREDENTIAL_FIELDS)
+
+
 def _redacted_key(key: dict[str, Any]) -> dict[str, Any]:
     """A provider key as upstream serves it: ``value`` an empty EnvVar, every credential null."""
-    credentials = any(key.get(name) is not None for name in CREDENTIAL_FIELDS)
+    present = _CREDENTIALS.intersection(key)  # most keys (all of 1.5's) carry no credential field at all
+    credentials = any(key[name] is not None for name in present)
     if not credentials and key.get("value") in (None, REDACTED_ENV):
         return key
     clean = {**key, "value": dict(REDACTED_ENV)}

@@ -224,28 +224,37 @@ def find_by_value(store: Reader, value: str) -> dict[str, Any] | None:
 # ---- teams and customers ----------------------------------------------------------------------------------
 
 
-def _team(store: Reader, team: dict[str, Any], counts: dict[str, int] | None = None) -> dict[str, Any]:
-    customer_doc = store.other("customer", team["customer_id"]) if team.get("customer_id") else None
-    customer = json.loads(customer_doc) if customer_doc else None
-    if counts is None:
-        counts = _team_counts(store)
-    return shapes.team_served(team, customer, counts.get(team["id"], 0))
+class _Joins:
+    """What serving teams and customers joins, computed once per body: key counts per team, each customer's
+    teams and keys, every customer by id."""
 
+    def __init__(self, store: Reader) -> None:
+        self.store = store
+        self.counts: dict[str, int] = {}
+        self.keys_of: dict[str, list[str]] = {}
+        for row in store.rows():
+            if row.team_id is not None:
+                self.counts[row.team_id] = self.counts.get(row.team_id, 0) + 1
+            if row.customer_id is not None:
+                self.keys_of.setdefault(row.customer_id, []).append(row.id)
+        self.teams_of: dict[str, list[dict[str, Any]]] = {}
+        for _, doc in store.others("team"):
+            team = json.loads(doc)
+            if team.get("customer_id"):
+                self.teams_of.setdefault(team["customer_id"], []).append(team)
+        self.customers = {cid: json.loads(doc) for cid, doc in store.others("customer")}
 
-def _team_counts(store: Reader) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for row in store.rows():
-        if row.team_id is not None:
-            counts[row.team_id] = counts.get(row.team_id, 0) + 1
-    return counts
+    def team(self, team: dict[str, Any]) -> dict[str, Any]:
+        customer = self.customers.get(team.get("customer_id") or "")
+        return shapes.team_served(team, customer, self.counts.get(team["id"], 0))
+
+    def customer(self, customer: dict[str, Any]) -> dict[str, Any]:
+        keys = [json.loads(doc) for doc in self.store.docs(self.keys_of.get(customer["id"], []))]
+        return shapes.customer_served(customer, self.teams_of.get(customer["id"], []), keys)
 
 
 def _customer(store: Reader, customer: dict[str, Any]) -> dict[str, Any]:
-    teams = [json.loads(doc) for _, doc in store.others("team")]
-    mine = [t for t in teams if t.get("customer_id") == customer["id"]]
-    key_ids = [r.id for r in store.rows() if r.customer_id == customer["id"]]
-    keys = [json.loads(doc) for doc in store.docs(key_ids)]
-    return shapes.customer_served(customer, mine, keys)
+    return _Joins(store).customer(customer)
 
 
 def _group_list(store: Reader, args: Args, kind: str, key: str) -> bytes:
@@ -253,11 +262,8 @@ def _group_list(store: Reader, args: Args, kind: str, key: str) -> bytes:
     filter_customer = args.get("customer_id", "") if kind == "team" else ""
     if filter_customer:
         items = [t for t in items if t.get("customer_id") == filter_customer]
-    counts = _team_counts(store) if kind == "team" else {}
-
-    def served(item: dict[str, Any]) -> dict[str, Any]:
-        return _team(store, item, counts) if kind == "team" else _customer(store, item)
-
+    joins = _Joins(store)
+    served = joins.team if kind == "team" else joins.customer
     if args.get("from_memory") == "true":
         body = "{" + ",".join(f"{json.dumps(i['id'])}:{go_dumps_str(served(i))}" for i in items) + "}"
         return _body(body, key, len(items), len(items), 0, len(items))
@@ -288,7 +294,7 @@ def get_team(store: Reader, team_id: str) -> dict[str, Any]:
     doc = store.other("team", team_id)
     if doc is None:
         raise NotFound("Team not found")
-    return _team(store, json.loads(doc))
+    return _Joins(store).team(json.loads(doc))
 
 
 def get_customer(store: Reader, customer_id: str) -> dict[str, Any]:
@@ -299,7 +305,7 @@ def get_customer(store: Reader, customer_id: str) -> dict[str, Any]:
 
 
 def team_served(store: Reader, team: dict[str, Any]) -> dict[str, Any]:
-    return _team(store, team)
+    return _Joins(store).team(team)
 
 
 def customer_served(store: Reader, customer: dict[str, Any]) -> dict[str, Any]:
