@@ -371,6 +371,23 @@ def test_the_fast_formatter_agrees_with_clock_format_ts() -> None:
         assert w15._ts(us) == format_ts(epoch + timedelta(microseconds=us)), us
 
 
+PERIOD = {"30s": 30, "1m": 60, "1h": 3_600, "1d": 86_400, "1w": 7 * 86_400, "1M": 30 * 86_400, "1Y": 365 * 86_400}
+
+
+def test_no_reset_is_due_at_the_anchor() -> None:
+    """Every counter's last reset lies inside its current window: the world at ``now`` needs no catching up."""
+    generated = world()
+    anchor = parse_ts(DEFAULT_NOW)
+    for kind, budget in budgets_of(generated):
+        age = (anchor - parse_ts(budget["last_reset"])).total_seconds()
+        assert 0 < age <= PERIOD[budget["reset_duration"]] + 86_400 * (budget["reset_duration"] == "1M"), (kind, budget)
+    for limit in rate_limits_of(generated):
+        for counter in ("token", "request"):
+            if f"{counter}_reset_duration" in limit:
+                age = (anchor - parse_ts(limit[f"{counter}_last_reset"])).total_seconds()
+                assert 0 < age <= PERIOD[limit[f"{counter}_reset_duration"]], limit
+
+
 def test_calendar_alignment_puts_last_reset_on_the_period_start() -> None:
     now = "2026-11-04T15:30:00Z"  # a Wednesday
     starts = {"1d": "2026-11-04T00:00:00Z", "1w": "2026-11-02T00:00:00Z", "1M": "2026-11-01T00:00:00Z",
