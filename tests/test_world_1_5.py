@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from vkmock.bifrost.v1_4 import world as w14
 from vkmock.bifrost.v1_5 import world as w15
 from vkmock.clock import format_ts, parse_ts
 from vkmock.jsonio import go_dumps
-from vkmock.serve import world as w14
 from vkmock.settings import DEFAULT_NOW
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

@@ -17,12 +17,13 @@ from werkzeug.exceptions import HTTPException
 from vkmock import bifrost, spec
 from vkmock.bifrost import Profile
 from vkmock.bifrost.v1_4 import world as fakes
+from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import utcnow
 from vkmock.control import admin, faults, journal, live, prefer, watch
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
 from vkmock.serve import auth, cors, fixtures, groups
 from vkmock.serve.routes import QUOTA, bp
-from vkmock.serve.store import Store
+from vkmock.serve.store import Store, WorldLike
 from vkmock.settings import Settings
 
 log = logging.getLogger("vkmock")
@@ -40,7 +41,7 @@ class AppState:
     now: Callable[[], datetime] = utcnow
     extras: dict[str, Any] = field(default_factory=dict)
 
-    def world(self, fixture: str | None = None) -> fakes.World:
+    def world(self, fixture: str | None = None) -> WorldLike:
         """The world this server was configured with, or the named/path ``fixture``."""
         s = self.settings
         reference = fixture or s.fixture
@@ -48,8 +49,6 @@ class AppState:
             path = fixtures.resolve(reference, self.fixtures_dir, self.profile)
             return fixtures.load(path, s.seed, s.now, self.profile)
         if self.profile.groups:
-            from vkmock.bifrost.v1_5 import world as world_1_5
-
             return world_1_5.generate_world(s.seed, s.count, s.now)
         return fakes.generate_world(s.seed, s.count, s.now)
 

@@ -12,6 +12,7 @@ import yaml
 
 from vkmock import bifrost, spec
 from vkmock.bifrost.v1_4 import world as fakes
+from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import ts_micros
 from vkmock.control import faults, live, watch
 from vkmock.serve import cors, fixtures, server
@@ -210,8 +211,6 @@ def fixtures_generate(seed: int, count: int, now: str, profile_name: str, output
     """
     try:
         if profile_name == "1.5":
-            from vkmock.bifrost.v1_5 import world as world_1_5
-
             world: Any = world_1_5.generate_world(seed, count, now)
         else:
             world = fakes.generate_world(seed, count, now)

@@ -45,6 +45,7 @@ from vkmock import spec
 from vkmock.bifrost.base import Ids
 from vkmock.bifrost.v1_4 import rules
 from vkmock.bifrost.v1_4 import world as fakes
+from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import parse_ts, ts_micros
 from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
 from vkmock.jsonio import go_dumps, go_dumps_str
@@ -436,8 +437,6 @@ def _scenario_answer(method: str, prefs: Preferences) -> Response:
 def _world_store(kind: str, reference: str, stamp: Any, seed: int, count: int, now: str) -> Store:
     """A private in-memory store of a generated world (``kind`` "dynamic") or of a fixture ("scenario")."""
     if kind == "dynamic":
-        from vkmock.bifrost.v1_5 import world as world_1_5
-
         built: Any = world_1_5.generate_world(seed, count, now)
     else:
         built = fixtures.load(reference, seed, now, state().profile)

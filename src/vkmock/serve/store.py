@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vkmock.bifrost.base import Ids
-from vkmock.bifrost.v1_4.world import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue, World
+from vkmock.bifrost.v1_4.world import CREDENTIAL_FIELDS, IDS_PER_RECORD, REDACTED_ENV, Catalogue
 from vkmock.clock import ts_micros
 from vkmock.errors import Conflict, NotFound
 from vkmock.jsonio import go_dumps_str
@@ -59,6 +59,17 @@ FULL_RELOAD = "*"
 EXT_META = "ext:"  # meta rows of run-time modules (live clock, chaos settings), apart from the store's own
 REWRITE_FULL_RELOAD = 200  # a bulk rewrite of more keys than this logs one full reload instead of each id
 PAGE_CACHE_SIZE = 256  # list pages (1.5 paging, search, sort) kept per store version
+
+
+class WorldLike(Protocol):
+    """A world the store can load: 1.4's ``World`` or 1.5's ``World15`` (which adds teams and customers)."""
+
+    @property
+    def virtual_keys(self) -> list[dict[str, Any]]: ...
+    @property
+    def catalogue(self) -> Catalogue: ...
+    @property
+    def now(self) -> str: ...
 
 
 class Overlay(Protocol):
@@ -127,7 +138,7 @@ def _redacted(record: dict[str, Any]) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, path: str | None, world: Callable[[], World]) -> None:
+    def __init__(self, path: str | None, world: Callable[[], WorldLike]) -> None:
         self.path = path
         self.shared = path is not None and path != ":memory:"
         self._world_factory = world
@@ -189,14 +200,14 @@ class Store:
         with self._lock:
             self._db.close()
 
-    def reset(self, world: World | None = None) -> None:
+    def reset(self, world: WorldLike | None = None) -> None:
         """Put the seeded world (or ``world``) back, in one transaction."""
         with self._lock:
             with self._write() as db:
                 self._load_world(db, world or self._world_factory())
             self.sync(force=True)
 
-    def _load_world(self, db: sqlite3.Connection, world: World) -> None:
+    def _load_world(self, db: sqlite3.Connection, world: WorldLike) -> None:
         db.execute("DELETE FROM virtual_keys")
         rows = []
         for record in world.virtual_keys:

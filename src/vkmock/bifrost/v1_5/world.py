@@ -1,9 +1,9 @@
 """The Bifrost 1.5 seeded world: virtual keys with ``budgets[]``, teams and customers, from a seed, a count and an
 anchor instant.
 
-What it shares with the 1.4 world (``vkmock.serve.world``): the catalogue of provider keys (same seed, same keys),
-the MCP clients' ids and names (here in 1.5's full ``TableMCPClient`` form), the people and model names, and the
-first draws of every key. Key ``i`` of seed ``s`` has the same ``id``, ``name``, ``value``, ``description``,
+What it shares with the 1.4 world (``vkmock.bifrost.v1_4.world``): the catalogue of provider keys (same seed,
+same keys), the MCP clients' ids and names (here in 1.5's full ``TableMCPClient`` form), the people and model
+names, and the first draws of every key. Key ``i`` of seed ``s`` has the same ``id``, ``name``, ``value``, ``description``,
 ``is_active``, ``created_at`` and ``updated_at`` in both profiles; what follows is 1.5's own shape.
 
 Stability. Key ``i`` depends only on ``(seed, i, now)`` and on the keys before it (names stay unique by suffixing
@@ -41,8 +41,7 @@ from typing import Any
 from faker.providers.company.en_US import Provider as _CompanyProvider
 from faker.providers.person.en_US import Provider as _PersonProvider
 
-from vkmock.clock import format_ts, micros, parse_ts
-from vkmock.serve.world import (
+from vkmock.bifrost.v1_4.world import (
     APPS,
     ENVS,
     IDS_PER_RECORD,
@@ -58,6 +57,7 @@ from vkmock.serve.world import (
     build_catalogue,
     people_pool,
 )
+from vkmock.clock import format_ts, micros, parse_ts
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what unselected timestamps of a preloaded key print
 # Bifrost 1.5 reset durations a deployment would configure (no daily/weekly aliases), with their lengths
