@@ -3,8 +3,9 @@ anchor instant.
 
 What it shares with the 1.4 world (``vkmock.bifrost.v1_4.world``): the catalogue of provider keys (same seed,
 same keys), the MCP clients' ids and names (here in 1.5's full ``TableMCPClient`` form), the people and model
-names, and the first draws of every key. Key ``i`` of seed ``s`` has the same ``id``, ``name``, ``value``, ``description``,
-``is_active``, ``created_at`` and ``updated_at`` in both profiles; what follows is 1.5's own shape.
+names, and the first draws of every key. Key ``i`` of seed ``s`` has the same ``id``, ``name``, ``value``,
+``description``, ``is_active``, ``created_at`` and ``updated_at`` in both profiles; what follows is 1.5's own
+shape.
 
 Stability. Key ``i`` depends only on ``(seed, i, now)`` and on the keys before it (names stay unique by suffixing
 the rare collision), so ``count=10`` is a prefix of ``count=1000``. Team ``j`` and customer ``j`` depend only on
