@@ -449,3 +449,60 @@ def test_the_health_route_and_the_spec_name_the_profile(client: Any) -> None:
     assert old.get("/_vkmock/health").get_json()["bifrost"] == "1.4"
     assert b"/api/governance/teams" not in old.get("/openapi.yaml").data
     assert old.get(TEAMS, headers=AUTH).status_code == 404
+
+
+# ---- fixtures, scenarios and the living clock in 1.5 ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "keys", "teams"), [("default", 20, 5), ("exhausted", 20, 5), ("empty", 0, 0)])
+def test_named_scenarios_of_1_5_load_with_their_teams_and_customers(name: str, keys: int, teams: int) -> None:
+    loaded = make_client(fixture=name)
+    assert call(loaded, "GET", VK).get_json()["total_count"] == keys
+    assert call(loaded, "GET", TEAMS).get_json()["total_count"] == teams
+    for vk in call(loaded, "GET", VK).get_json()["virtual_keys"]:
+        if "team" in vk:  # every embedded team is a stored team
+            assert call(loaded, "GET", f"{TEAMS}/{vk['team_id']}").status_code == 200
+
+
+def test_a_fixture_of_the_other_profile_is_refused_naming_the_one_it_fits() -> None:
+    from vkmock.serve.fixtures import FixtureError
+
+    with pytest.raises(FixtureError, match=r"Bifrost 1\.4 list; it fits the 1\.4 profile"):
+        make_client(fixture=str(FIXTURES / "exhausted.json"))
+    with pytest.raises(FixtureError, match=r"Bifrost 1\.5 list; it fits the 1\.5 profile"):
+        make_client(bifrost="1.4", fixture=str(FIXTURES / "1.5" / "exhausted.json"))
+
+
+def test_prefer_answers_from_the_1_5_spec_and_worlds_without_changing_state(client: Any) -> None:
+    response = call(client, "GET", f"{VK}?__example=empty")
+    assert response.data == b'{"count":0,"limit":0,"offset":0,"total_count":0,"virtual_keys":[]}\n'
+    response = call(client, "GET", f"{VK}?__code=400")
+    assert (response.status_code, message(response)) == (400, "Invalid limit parameter: must be a number")
+    scenario = call(client, "GET", f"{VK}?__scenario=exhausted&sort_by=status&limit=3").get_json()
+    assert (scenario["total_count"], scenario["limit"]) == (20, 3)
+    assert [vk["is_active"] for vk in scenario["virtual_keys"]] == [False, False, False]
+    first = call(client, "GET", f"{VK}?__dynamic=true&__seed=7").data
+    assert first == call(client, "GET", f"{VK}?__dynamic=true&__seed=7").data and b'"total_count":' in first
+    created = call(client, "POST", f"{VK}?__dynamic=true", {"name": "dry"})
+    assert created.status_code == 200 and created.headers["Preference-Applied"] == "dynamic=true"
+    refused = call(client, "POST", f"{VK}?__scenario=exhausted", {"name": ""})
+    assert message(refused) == "Virtual key name is required"
+    teams = call(client, "GET", f"{TEAMS}?__scenario=default").get_json()
+    assert teams["total_count"] == 5
+    assert call(client, "GET", VK).get_json()["total_count"] == 0  # nothing was stored
+    assert call(client, "GET", TEAMS).get_json()["total_count"] == 0
+
+
+def test_the_living_clock_advances_1_5_budgets() -> None:
+    from vkmock.control.live import advance_record
+
+    vk = create(make_client(), name="x", budgets=[{"max_limit": 100, "reset_duration": "1M"}],
+                provider_configs=[{"provider": "openai", "budgets": [{"max_limit": 10, "reset_duration": "1d"}]}])
+    start = json.loads(json.dumps(vk))
+    from vkmock.clock import parse_ts
+
+    epoch = parse_ts(vk["created_at"]).timestamp()
+    moved = advance_record(vk, epoch + 3600, epoch)
+    assert moved is not None
+    assert moved["budgets"][0]["current_usage"] > start["budgets"][0]["current_usage"]
+    assert moved["provider_configs"][0]["budgets"][0]["current_usage"] > 0
