@@ -506,3 +506,18 @@ def test_the_living_clock_advances_1_5_budgets() -> None:
     assert moved is not None
     assert moved["budgets"][0]["current_usage"] > start["budgets"][0]["current_usage"]
     assert moved["provider_configs"][0]["budgets"][0]["current_usage"] > 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=5&limit=abc", "search=" + "%a" * 5000, "search=" + "x" * 10_000, "sort_by=drop%20table&order=desc",
+     "offset=99999999999", "team_id=%00", "export=true&limit=10000", "limit=1&offset=1&offset=-1"],
+)
+def test_paging_abuse_gets_an_answer_and_changes_nothing(client: Any, query: str) -> None:
+    for name in ("a-prod", "b-prod"):
+        create(client, name=name)
+    before = call(client, "GET", VK).data
+    response = call(client, "GET", f"{VK}?{query}")
+    assert response.status_code == 200, response.data  # the first of a repeated parameter counts, as upstream
+    assert list(response.get_json()) == LIST_KEYS
+    assert call(client, "GET", VK).data == before
