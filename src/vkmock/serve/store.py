@@ -160,6 +160,8 @@ class Store:
         self._order: list[tuple[int, str]] | None = None  # the sort keys in list order, kept in step
         self._list_cache: dict[str, tuple[Hashable, bytes]] = {}
         self._page_cache: dict[Hashable, tuple[Hashable, Any]] = {}
+        self._local = threading.local()  # each reading thread's own connection to a shared database
+        self._readers: list[sqlite3.Connection] = []
         self._overlay: Overlay | None = None
         self.catalogue = Catalogue()
         self.now = ""
@@ -198,6 +200,9 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._db.close()
 
     def reset(self, world: WorldLike | None = None) -> None:
@@ -294,8 +299,26 @@ class Store:
     def version(self) -> int:
         return self._version
 
+    def _db_version(self) -> int:
+        """The shared database's version, read on this thread's own connection, so no reader waits for the
+        store's lock when nothing changed."""
+        connection = getattr(self._local, "db", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path or ":memory:", timeout=30.0, isolation_level=None)
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.db = connection
+            with self._lock:
+                self._readers.append(connection)
+        row = connection.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
     def sync(self, force: bool = False) -> int:
-        """Bring this process's memory view up to the database's version; returns that version."""
+        """Bring this process's memory view up to the database's version; returns that version.
+
+        Lock-free when nothing changed: a private database changes only through this process's writes, and a
+        shared one is asked for its version on the reading thread's own connection."""
+        if not force and self._version >= 0 and (not self.shared or self._db_version() == self._version):
+            return self._version
         with self._lock:
             if not force and not self.shared and self._version >= 0:
                 return self._version
@@ -388,12 +411,18 @@ class Store:
         return len(self._docs)
 
     def list_bytes(self, from_memory: bool = False) -> bytes:
-        """The list body ``{"virtual_keys": [...], "count": N}`` of one view, built once per version."""
+        """The list body ``{"virtual_keys": [...], "count": N}`` of one view, built once per version; a
+        body already built is served without taking the store's lock."""
+        view = "memory" if from_memory else "db"
+        overlay = self._overlay if from_memory else None
+        version = self.sync()
+        stamp: Hashable = (version, overlay.tick()) if overlay else version
+        cached = self._list_cache.get(view)
+        if cached and cached[0] == stamp:
+            return cached[1]
         with self._lock:
             version = self.sync()
-            view = "memory" if from_memory else "db"
-            overlay = self._overlay if from_memory else None
-            stamp: Hashable = (version, overlay.tick()) if overlay else version
+            stamp = (version, overlay.tick()) if overlay else version
             cached = self._list_cache.get(view)
             if cached and cached[0] == stamp:
                 return cached[1]
@@ -462,12 +491,11 @@ class Store:
 
     def cached(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """``build()``, remembered until the next write (list pages and selections; bounded)."""
-        with self._lock:
-            version = self.sync()
-            stamp = (version, self._overlay.tick() if self._overlay else None)
-            found = self._page_cache.get(key)
-            if found and found[0] == stamp:
-                return found[1]
+        version = self.sync()
+        stamp = (version, self._overlay.tick() if self._overlay else None)
+        found = self._page_cache.get(key)  # read without the lock: a dict look-up is atomic
+        if found and found[0] == stamp:
+            return found[1]
         body = build()
         with self._lock:
             if len(self._page_cache) >= PAGE_CACHE_SIZE:
