@@ -21,7 +21,7 @@ from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import utcnow
 from vkmock.control import admin, faults, journal, live, prefer, watch
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
-from vkmock.serve import auth, cors, fixtures, groups
+from vkmock.serve import auth, cors, dashboard, fixtures, groups, ws
 from vkmock.serve.routes import QUOTA, bp
 from vkmock.serve.store import Store, WorldLike
 from vkmock.settings import Settings
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     _install_errors(app, state)
     # scenario control; the order matters: the journal sees the final answer, a CORS preflight comes before
     # authentication, latency and faults before Prefer's answers, the live clock's flush just before a PUT
-    for module in (journal, cors, faults, prefer, live, watch):
+    for module in (journal, cors, faults, prefer, live, watch, dashboard, ws):
         module.init_app(app, state)
     return app
 
@@ -94,7 +94,7 @@ def _install_auth(app: Flask, state: AppState) -> None:
     @app.before_request
     def require_credentials() -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
-        if req.method == "OPTIONS" or req.path.startswith(PUBLIC_PREFIXES):
+        if req.method == "OPTIONS" or req.path.startswith(PUBLIC_PREFIXES) or dashboard.public(state, req.environ):
             return
         if state.profile.groups and req.path == QUOTA:
             return  # authenticated by the virtual key itself

@@ -15,7 +15,7 @@ from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import ts_micros
 from vkmock.control import faults, live, watch
-from vkmock.serve import cors, fixtures, server
+from vkmock.serve import cors, dashboard, fixtures, server
 from vkmock.settings import DEFAULT_NOW, Settings
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -100,6 +100,10 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--watch", is_flag=True, default=None,
               help="Reload the --fixture file when it changes; a bad edit is refused and the old world keeps "
                    "serving.")
+@click.option("--dashboard", default=None, metavar="DIR",
+              help="Also serve this built Bifrost dashboard (the folder with its index.html) on vkmock's own "
+                   "origin, the API under /api beside it. Without --token/--basic, auth is off, as on a fresh "
+                   "Bifrost.")
 def serve(**options: Any) -> None:
     """Serve the virtual-keys API on a real WSGI server until Ctrl-C.
 
@@ -117,7 +121,7 @@ def serve(**options: Any) -> None:
     try:
         settings = Settings.from_env(**options)
         bifrost.get(settings.bifrost)
-        for module in (faults, cors, live, watch):
+        for module in (faults, cors, live, watch, dashboard):
             module.validate(settings)
     except ValueError as exc:
         _fail(str(exc))
@@ -173,6 +177,8 @@ def _banner(settings: Settings, count: int) -> None:
         header = "-H 'Authorization: Bearer <your --token>' "
     click.echo(f"  try: curl {header}{url}/api/governance/virtual-keys")
     click.echo(f"  spec: {url}/openapi.yaml   health: {url}/_vkmock/health   stop: Ctrl-C")
+    if settings.dashboard:
+        click.echo(f"  dashboard: {url}/workspace/governance/virtual-keys")
     if not server.is_loopback(settings.host) and settings.auth_mode != "strict":
         click.secho(
             f"WARNING: listening on {settings.host}, reachable from other machines, and accepting "

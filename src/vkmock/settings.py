@@ -54,6 +54,8 @@ class Settings:
     flush_interval: str = "10s"
     watch: bool = False
     watch_interval: str = "1s"
+    # a built Bifrost dashboard served on vkmock's origin (serve.dashboard)
+    dashboard: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -79,6 +81,8 @@ class Settings:
         """``off``, ``strict`` (specific credentials) or ``any`` (any well-formed credential)."""
         if self.no_auth:
             return "off"
+        if self.dashboard and not (self.tokens or self.basic):
+            return "off"  # a dashboard of its own, as a fresh Bifrost serves it: auth not configured
         return "strict" if (self.tokens or self.basic) else "any"
 
 
