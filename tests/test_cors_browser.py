@@ -71,11 +71,13 @@ def test_a_preflight_from_localhost_is_allowed_without_credentials(client: Any, 
     answer = preflight(client, origin)
     assert answer.status_code == 204 and answer.data == b""
     assert answer.headers["Access-Control-Allow-Origin"] == origin
-    assert answer.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE, OPTIONS"
+    assert answer.headers["Access-Control-Allow-Methods"] == "GET, POST, PUT, DELETE, PATCH, OPTIONS, HEAD"
     allowed = {h.strip().lower() for h in answer.headers["Access-Control-Allow-Headers"].split(",")}
-    assert {"authorization", "content-type", "prefer", "x-requested-with", "x-stainless-timeout"} <= allowed
+    upstream = {"authorization", "content-type", "x-requested-with", "x-stainless-timeout", "x-api-key",
+                "x-openai-agents-sdk"}
+    assert upstream | {"prefer"} <= allowed
     assert answer.headers["Access-Control-Allow-Credentials"] == "true"
-    assert int(answer.headers["Access-Control-Max-Age"]) > 0
+    assert answer.headers["Access-Control-Max-Age"] == "86400"  # a day, as upstream
 
 
 @pytest.mark.parametrize(
@@ -105,11 +107,16 @@ def test_configured_origins_exact_glob_and_any() -> None:
     assert preflight(client, "https://app.example.com").status_code == 204
     assert preflight(client, "https://admin.corp.example").status_code == 204
     assert preflight(client, "https://app.example.com.evil").status_code == 403
-    anyone = create_app(Settings(cors_origins=("*",))).test_client()
+    anyone = create_app(Settings(cors_origins=("*", "https://listed.example"))).test_client()
     answer = preflight(anyone, "https://whoever.example")
-    assert (
-        answer.headers["Access-Control-Allow-Origin"] == "https://whoever.example"
-    )  # echoed, credentials on
+    # echoed; as upstream, an origin only "*" lets in gets no credentials, a listed or local one does
+    assert answer.headers["Access-Control-Allow-Origin"] == "https://whoever.example"
+    assert "Access-Control-Allow-Credentials" not in answer.headers
+    for credentialed in ("https://listed.example", "http://localhost:3000"):
+        assert preflight(anyone, credentialed).headers["Access-Control-Allow-Credentials"] == "true"
+    actual = anyone.get(BASE, headers={**AUTH, "Origin": "https://whoever.example"})
+    assert actual.headers["Access-Control-Allow-Origin"] == "https://whoever.example"
+    assert "Access-Control-Allow-Credentials" not in actual.headers
 
 
 def test_actual_answers_carry_cors_headers_errors_included(client: Any) -> None:

@@ -113,11 +113,7 @@ def public(st: Any, environ: dict[str, Any]) -> bool:
     path = environ.get("PATH_INFO", "")
     if path.startswith("/api/"):
         return path in PUBLIC_API and not environ.get("QUERY_STRING")
-    return (
-        st.extras.get("dashboard_dir") is not None
-        and environ.get("REQUEST_METHOD") in ("GET", "HEAD")
-        and not path.startswith(NOT_PAGES)
-    )
+    return st.extras.get("dashboard_dir") is not None and not path.startswith(NOT_PAGES)
 
 
 def by_session(st: Any, environ: dict[str, Any]) -> bool:

@@ -91,10 +91,11 @@ class Hub:
         self._outbox: list[str] = []
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        # the hub thread's wake-up line: made with the thread, closed when it ends (an idle app holds no socket)
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
         self._seen = store.sync() if store is not None else 0
+        self.held = 0  # request threads a server lent to WebSockets (gunicorn), counted from the 101 on
 
     # ---- called from request threads ---------------------------------------------------------------------
 
@@ -120,7 +121,10 @@ class Hub:
         with self._lock:
             self._clients.append(client)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="vkmock-ws", daemon=True)
+                self._wake_r, self._wake_w = socket.socketpair()
+                self._wake_r.setblocking(False)
+                self._wake_w.setblocking(False)
+                self._thread = threading.Thread(target=self._run, args=(self._wake_r,), name="vkmock-ws", daemon=True)
                 self._thread.start()
         self._wake()
         return client
@@ -132,14 +136,16 @@ class Hub:
         self._wake()
 
     def _wake(self) -> None:
-        with contextlib.suppress(BlockingIOError, OSError):
-            self._wake_w.send(b"\0")
+        wake = self._wake_w
+        if wake is not None:
+            with contextlib.suppress(BlockingIOError, OSError):
+                wake.send(b"\0")
 
     # ---- the hub's thread ----------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, wake: socket.socket) -> None:
         selector = selectors.DefaultSelector()
-        selector.register(self._wake_r, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
         registered: dict[Client, int] = {}
         last_ping = last_watch = time.monotonic()
         try:
@@ -149,6 +155,10 @@ class Hub:
                     outbox, self._outbox = self._outbox, []
                     if not clients:
                         self._thread = None
+                        for end in (self._wake_r, self._wake_w):
+                            if end is not None:
+                                end.close()
+                        self._wake_r = self._wake_w = None
                         return
                 now = time.monotonic()
                 messages = [TextMessage(data=text) for text in outbox]
@@ -181,9 +191,9 @@ class Hub:
                             selector.register(client.sock, events, client)
                         registered[client] = events
                 for key, mask in selector.select(timeout=min(1.0, WATCH_EVERY_S)):
-                    if key.fileobj is self._wake_r:
+                    if key.fileobj is wake:
                         with contextlib.suppress(BlockingIOError, OSError):
-                            self._wake_r.recv(4096)
+                            wake.recv(4096)
                         continue
                     client = key.data
                     if mask & selectors.EVENT_READ:
@@ -297,7 +307,7 @@ def _takeover_problem(environ: dict[str, Any], hub: Hub, settings: Any) -> str |
         if not environ.get("wsgi.multithread"):
             return "WebSocket is not available under --server gunicorn with --threads 1: use --threads 2 or more"
         limit = max(1, settings.threads - 1)
-        if hub.clients >= limit:
+        if hub.held >= limit:
             return f"Too many WebSocket connections: at most {limit} per gunicorn worker (--threads - 1)"
         return None
     server = "granian" if "granian" in str(environ.get("SERVER_SOFTWARE", "")).lower() else "this WSGI server"
@@ -364,6 +374,8 @@ class WebSocketMiddleware:
             close()
         headers = [(k, v) for k, v in held["headers"] if k.lower() not in ("content-length", "content-type")]
         if "gunicorn.socket" in environ:
+            with self.hub._lock:
+                self.hub.held += 1
             start_response("101 Switching Protocols", headers)
             return self._hold(environ["gunicorn.socket"])
         return self._hand_over(environ, headers)
@@ -382,9 +394,13 @@ class WebSocketMiddleware:
 
     def _hold(self, sock: socket.socket) -> Iterator[bytes]:
         """gunicorn: it writes the 101 on the first (empty) chunk; this thread then waits for the end."""
-        yield b""
-        client = self.hub.add(sock.dup())
-        client.done.wait()
+        try:
+            yield b""
+            client = self.hub.add(sock.dup())
+            client.done.wait()
+        finally:
+            with self.hub._lock:
+                self.hub.held -= 1
 
 
 def after_request(hub: Hub) -> Callable[[Response], Response]:
