@@ -553,6 +553,8 @@ def built(tmp_path: Path) -> Path:
     (folder / "index.html").write_text("<!doctype html><title>dashboard</title><div id=root></div>")
     (folder / "assets" / "index-abc123.js").write_text("console.log('app')")
     (folder / "bifrost-logo.webp").write_bytes(b"RIFF....WEBP")
+    (folder / "static" / "fonts").mkdir(parents=True)  # Flask's own /static route must not shadow it
+    (folder / "static" / "fonts" / "Geist.woff2").write_bytes(b"wOF2")
     (folder / "docs").mkdir()
     (folder / "docs" / "index.html").write_text("docs page")
     (folder / "about.html").write_text("about page")
@@ -590,6 +592,8 @@ def test_the_dashboard_files_and_its_client_routes_are_served(built: Path) -> No
     assert "javascript" in asset.content_type
     assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert client.get("/bifrost-logo.webp").headers["Cache-Control"] == "max-age=3600"
+    font = client.get("/static/fonts/Geist.woff2")
+    assert font.status_code == 200 and font.data == b"wOF2" and font.content_type == "font/woff2"
     assert client.get("/docs").data == b"docs page" and client.get("/about").data == b"about page"
     for missing in ("/assets/gone-999.js", "/.env", "/package.json", "/assets/../../etc/passwd.txt"):
         answer = client.get(missing)

@@ -71,7 +71,7 @@ class VkmockFlask(Flask):
 def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
     settings = settings or Settings.from_env()
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
-    app = VkmockFlask("vkmock")
+    app = VkmockFlask("vkmock", static_folder=None)  # no /static route: a --dashboard build has its own
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
     profile = bifrost.get(settings.bifrost)
