@@ -20,7 +20,7 @@ from then on. RFC 6455 framing is ``wsproto``'s.
 
 With ``--workers N`` a browser's WebSocket lands on one worker; a write served by another worker reaches it
 through the store version, which the hub looks at every second while it has clients (then with every tag the
-dashboard's governance pages use). When nobody is connected the HTTP path pays one attribute read per write.
+dashboard's governance pages use). When nobody is connected a request pays one dictionary look-up and one list check.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ IDLE_LIMIT_S = 60.0
 WATCH_EVERY_S = 1.0
 MAX_BUFFERED = 1024 * 1024  # a client that lets this much output pile up is dropped
 ACCEPTED = "vkmock.ws.accept"
+WRITES = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 GOVERNANCE = "/api/governance/"
 #: What a write to each governance collection changes, as the dashboard's tags.
 TAGS = {
@@ -356,8 +357,28 @@ class WebSocketMiddleware:
         self.hub = hub
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != "/ws":
-            return self.app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        if path == "/ws":
+            return self._upgrade(environ, start_response)
+        if not self.hub._clients or environ.get("REQUEST_METHOD") not in WRITES:
+            return self.app(environ, start_response)  # nobody listens, or nothing changes: a plain call
+        return self._publishing(environ, start_response, path)
+
+    def _publishing(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
+        """A write while dashboards listen: once it has succeeded, tell them what it changed."""
+        seen: list[str] = []
+
+        def proxy(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
+            seen.append(status)
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        result = self.app(environ, proxy)
+        if seen and seen[0][:1] == "2" and path.startswith((GOVERNANCE, "/_vkmock/")):
+            collection = path[len(GOVERNANCE):].split("/", 1)[0] if path.startswith(GOVERNANCE) else ""
+            self.hub.publish(TAGS.get(collection, ALL_TAGS))
+        return result
+
+    def _upgrade(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         held: dict[str, Any] = {}
 
         def proxy(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
@@ -403,27 +424,8 @@ class WebSocketMiddleware:
                 self.hub.held -= 1
 
 
-def after_request(hub: Hub) -> Callable[[Response], Response]:
-    def publish_write(response: Response) -> Response:
-        if not hub.clients:
-            return response  # nobody to tell: nothing to look at
-        environ = request.environ
-        path = environ.get("PATH_INFO", "")
-        if (
-            environ.get("REQUEST_METHOD") in ("POST", "PUT", "DELETE", "PATCH")
-            and response.status_code < 300
-            and (path.startswith(GOVERNANCE) or path.startswith("/_vkmock/"))
-        ):
-            collection = path[len(GOVERNANCE):].split("/", 1)[0] if path.startswith(GOVERNANCE) else ""
-            hub.publish(TAGS.get(collection, ALL_TAGS))
-        return response
-
-    return publish_write
-
-
 def init_app(app: Flask, state: Any) -> None:
     hub = Hub(state.store)
     state.extras["ws"] = hub
     app.register_blueprint(bp)
-    app.after_request(after_request(hub))
     app.wsgi_app = WebSocketMiddleware(app.wsgi_app, hub)  # type: ignore[method-assign]
