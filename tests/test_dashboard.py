@@ -348,11 +348,22 @@ def running(app: Any) -> Iterator[int]:
         server.task_dispatcher.shutdown()
 
 
+OPEN: list[socket.socket] = []  # every test socket, closed after each test even when it fails
+
+
+@pytest.fixture(autouse=True)
+def _close_test_sockets() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 class WsClient:
     """A small RFC 6455 client on a raw socket (wsproto framing), for tests."""
 
     def __init__(self, port: int, query: str = "", origin: str | None = None, version: str = "13") -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        OPEN.append(self.sock)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [f"GET /ws{query} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Upgrade: websocket",
                  "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", f"Sec-WebSocket-Version: {version}"]

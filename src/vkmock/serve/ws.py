@@ -81,6 +81,7 @@ class Client:
     last_in: float = field(default_factory=time.monotonic)
     closing: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    ready: bool = True  # False until the server has written the 101 (gunicorn): messages wait in ``out``
 
 
 class Hub:
@@ -114,10 +115,11 @@ class Hub:
             self._outbox.append(store_update(tags))
         self._wake()
 
-    def add(self, sock: socket.socket, first: bytes = b"") -> Client:
-        """Serve the WebSocket on ``sock`` (its handshake done, or ``first`` holding the answer to send)."""
+    def add(self, sock: socket.socket, first: bytes = b"", ready: bool = True) -> Client:
+        """Serve the WebSocket on ``sock`` (its handshake done, or ``first`` holding the answer to send); with
+        ``ready=False`` it gets its messages but is not read or written until :meth:`start`."""
         sock.setblocking(False)
-        client = Client(sock)
+        client = Client(sock, ready=ready)
         client.out += first
         with self._lock:
             self._clients.append(client)
@@ -129,6 +131,11 @@ class Hub:
                 self._thread.start()
         self._wake()
         return client
+
+    def start(self, client: Client) -> None:
+        client.ready = True
+        client.last_in = time.monotonic()
+        self._wake()
 
     def close_all(self) -> None:
         with self._lock:
@@ -182,7 +189,7 @@ class Hub:
                     if now - client.last_in > IDLE_LIMIT_S or len(client.out) > MAX_BUFFERED:
                         self._drop(client)
                 for client in clients:
-                    if client.done.is_set():
+                    if client.done.is_set() or not client.ready:
                         continue
                     events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.out else 0)
                     if registered.get(client) != events:
@@ -415,11 +422,13 @@ class WebSocketMiddleware:
 
     def _hold(self, sock: socket.socket) -> Iterator[bytes]:
         """gunicorn: it writes the 101 on the first (empty) chunk; this thread then waits for the end."""
+        client = self.hub.add(sock.dup(), ready=False)  # counted now: a write from here on reaches it
         try:
             yield b""
-            client = self.hub.add(sock.dup())
+            self.hub.start(client)
             client.done.wait()
         finally:
+            self.hub._drop(client)  # a no-op after a normal end; frees the socket if gunicorn gave up early
             with self.hub._lock:
                 self.hub.held -= 1
 
