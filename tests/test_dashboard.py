@@ -512,6 +512,25 @@ def test_a_write_in_another_worker_reaches_the_websocket(tmp_path: Path) -> None
         socket_.close()
 
 
+def test_the_module_publish_reaches_every_hub_of_the_process() -> None:
+    app = create_app(Settings(no_auth=True, count=1))
+    hub: ws.Hub = app.extensions["vkmock"].extras["ws"]
+    left, right = socket.socketpair()
+    try:
+        client = hub.add(left)
+        ws.publish(ws.tags_for("teams"))
+        conn = Connection(ConnectionType.CLIENT)
+        right.settimeout(5)
+        conn.receive_data(right.recv(4096))
+        event = next(iter(conn.events()))
+        assert json.loads(event.data) == {"type": "store_update", "tags": ["Teams", "VirtualKeys", "Budgets"]}
+        hub.close_all()
+        wait_for(lambda: client.done.is_set() and hub._thread is None)
+    finally:
+        right.close()
+    assert ws.tags_for("routing-rules") == ws.ALL_TAGS
+
+
 def test_publishing_with_nobody_connected_touches_nothing() -> None:
     class Untouchable:
         def sync(self) -> int:

@@ -33,6 +33,7 @@ import selectors
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -382,7 +383,7 @@ class WebSocketMiddleware:
         result = self.app(environ, proxy)
         if seen and seen[0][:1] == "2" and path.startswith((GOVERNANCE, "/_vkmock/")):
             collection = path[len(GOVERNANCE):].split("/", 1)[0] if path.startswith(GOVERNANCE) else ""
-            self.hub.publish(TAGS.get(collection, ALL_TAGS))
+            self.hub.publish(tags_for(collection))
         return result
 
     def _upgrade(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -433,8 +434,25 @@ class WebSocketMiddleware:
                 self.hub.held -= 1
 
 
+_HUBS: weakref.WeakSet[Hub] = weakref.WeakSet()  # the hub of every app in this process
+
+
+def publish(tags: Iterable[str]) -> None:
+    """Tell every dashboard connected to this process that ``tags`` changed (for code that has no app at hand;
+    with nobody connected it costs a loop over the hubs)."""
+    listed = list(tags)
+    for hub in list(_HUBS):
+        hub.publish(listed)
+
+
+def tags_for(collection: str) -> list[str]:
+    """The dashboard's tags a write to a governance ``collection`` (``virtual-keys``, ``teams``, ...) changes."""
+    return list(TAGS.get(collection, ALL_TAGS))
+
+
 def init_app(app: Flask, state: Any) -> None:
     hub = Hub(state.store)
+    _HUBS.add(hub)
     state.extras["ws"] = hub
     app.register_blueprint(bp)
     app.wsgi_app = WebSocketMiddleware(app.wsgi_app, hub)  # type: ignore[method-assign]
