@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -27,8 +26,8 @@ from wsproto.events import CloseConnection, Ping, Pong, TextMessage
 
 from conftest import AUTH, BASE, FIXTURES, ROOT, request
 from vkmock.app import create_app
+from vkmock.bifrost.v1_4.world import MCP_CLIENTS
 from vkmock.serve import dashboard, ws
-from vkmock.serve.world import MCP_CLIENTS
 from vkmock.settings import Settings
 
 ADMIN = ("admin", "s3cret")
@@ -79,8 +78,8 @@ def test_version_is_a_json_string_of_the_profile() -> None:
     client = create_app(Settings(no_auth=True)).test_client()
     answer = client.get("/api/version")
     assert answer.status_code == 200 and answer.data == b'"v1.4.10"\n'
-    assert dashboard.version_of(SimpleNamespace(bifrost="1.5")) == "v1.5.0-prerelease7"  # type: ignore[arg-type]
-    assert dashboard.version_of(SimpleNamespace(bifrost="1.4")) == "v1.4.10"  # type: ignore[arg-type]
+    newer = create_app(Settings(no_auth=True, bifrost="1.5")).test_client().get("/api/version")
+    assert newer.data == b'"v1.5.0-prerelease7"\n'
     assert create_app(STRICT).test_client().get("/api/version").status_code == 401  # not public upstream either
 
 

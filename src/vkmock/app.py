@@ -98,8 +98,10 @@ def _install_auth(app: Flask, state: AppState) -> None:
             return
         if state.profile.groups and req.path == QUOTA:
             return  # authenticated by the virtual key itself
-        if not auth.authorized(state.settings, req.environ.get("HTTP_AUTHORIZATION")):
-            raise Unauthorized()
+        header = req.environ.get("HTTP_AUTHORIZATION")
+        if auth.authorized(state.settings, header) or (header is None and dashboard.by_session(state, req.environ)):
+            return
+        raise Unauthorized()
 
 
 def _install_errors(app: Flask, state: AppState) -> None:

@@ -47,6 +47,7 @@ from vkmock.control import prefer
 from vkmock.control.runtime import Shared, span
 from vkmock.errors import BadRequest, VkmockError
 from vkmock.jsonio import go_number
+from vkmock.serve.server import connection_socket
 from vkmock.serve.store import Store
 from vkmock.settings import Settings
 
@@ -289,14 +290,6 @@ class Chaos:
 
 
 # ---- breaking the transport -------------------------------------------------------------------------------
-
-
-def connection_socket(environ: dict[str, Any]) -> socket.socket | None:
-    """The client's socket under waitress (reached through the channel its environ exposes), else ``None``."""
-    probe = environ.get("waitress.client_disconnected")
-    channel = getattr(probe, "__self__", None)
-    sock = getattr(channel, "socket", None)
-    return sock if isinstance(sock, socket.socket) else None
 
 
 def _close_connection(environ: dict[str, Any], reset: bool) -> None:

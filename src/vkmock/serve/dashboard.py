@@ -43,18 +43,16 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, request, send_file
 from werkzeug.security import safe_join
 
+from vkmock.bifrost.v1_4.world import MCP_CLIENTS, MODELS
 from vkmock.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from vkmock.jsonio import go_dumps
 from vkmock.serve import auth
 from vkmock.serve.sessions import BY_CREDENTIAL, NO_SESSION, SESSION_SECONDS, Sessions
-from vkmock.bifrost.v1_4.world import MCP_CLIENTS, MODELS
 from vkmock.settings import Settings
 
 bp = Blueprint("dashboard", __name__)
 JSON = "application/json"
 
-#: The release string ``GET /api/version`` answers for each profile.
-VERSIONS = {"1.4": "v1.4.10", "1.5": "v1.5.0-prerelease7"}
 #: Reached without credentials even when auth is on (upstream's skip-list, compared with the query string).
 PUBLIC_API = frozenset({"/api/session/is-auth-enabled", "/api/session/login"})
 #: Paths that are never the dashboard's page.
@@ -83,10 +81,6 @@ def state() -> Any:
 
 def reply(body: Any, status: int = 200) -> Response:
     return Response(go_dumps(body), status=status, content_type=JSON)
-
-
-def version_of(settings: Settings) -> str:
-    return VERSIONS.get(str(getattr(settings, "bifrost", "1.4")), VERSIONS["1.4"])
 
 
 def masked(value: str) -> str:
@@ -213,7 +207,7 @@ def get_config() -> Response:
 
 @bp.get("/api/version")
 def get_version() -> Response:
-    return reply(version_of(state().settings))
+    return reply(state().profile.version)  # the profile's release, as upstream's build stamps it
 
 
 # ---- sessions ---------------------------------------------------------------------------------------------

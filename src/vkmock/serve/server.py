@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 
@@ -26,6 +27,15 @@ SERVERS = ("waitress", "gunicorn", "granian")
 #: waitress's own default (1 MiB) sent a list of 1,000 keys (3.3 MB) through a file on disk: half the speed.
 OUTBUF_IN_MEMORY = 16 * 1024 * 1024
 GRANIAN_KILL_AFTER_S = 5
+
+
+def connection_socket(environ: dict[str, Any]) -> socket.socket | None:
+    """The client's socket under waitress (reached through the channel its environ exposes), else ``None``: for
+    what must act on the connection itself (faults that break it, the WebSocket that takes it over)."""
+    probe = environ.get("waitress.client_disconnected")
+    channel = getattr(probe, "__self__", None)
+    sock = getattr(channel, "socket", None)
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def is_loopback(host: str) -> bool:

@@ -4,7 +4,7 @@
 the cookie then authenticates API calls that carry no ``Authorization`` header. ``POST /api/session/ws-ticket``
 makes a ticket: 64 hex characters, valid 30 seconds, good for one WebSocket connection (``/ws?ticket=``).
 
-Both live in the store's meta rows (``runtime.Shared``), so every worker process of a ``--workers N`` server
+Both live in the store's meta rows, so every worker process of a ``--workers N`` server
 knows a session or a ticket another worker made. A process reads them again only when the store version has
 moved. Taking a ticket is a read then a write: two workers that race for one ticket within the same
 millisecond may both accept it (one process serialises its own threads). Expiry uses the wall clock, never
@@ -15,13 +15,14 @@ No Flask here.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
-from vkmock.control.runtime import Shared
 from vkmock.serve.store import Store
 
 SESSION_SECONDS = 30 * 24 * 3600
@@ -33,10 +34,25 @@ NO_SESSION = "dummy-session"  # the session a ticket is bound to when auth is of
 BY_CREDENTIAL = "credential"  # a ticket asked for with a Bearer token that is not a session (vkmock's --token)
 
 
+class _Kept:
+    """One JSON object in the store's meta rows, read again only after a write (``Store.cached``)."""
+
+    def __init__(self, store: Store, key: str) -> None:
+        self.store = store
+        self.key = key
+
+    def get(self) -> dict[str, Any]:
+        value = self.store.cached(("meta", self.key), lambda: json.loads(self.store.get_meta(self.key) or "{}"))
+        return dict(value)
+
+    def set(self, value: dict[str, Any]) -> None:
+        self.store.set_meta(self.key, json.dumps(value, sort_keys=True))
+
+
 class Sessions:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
-        self._sessions = Shared(store, "dashboard.sessions", dict)
-        self._tickets = Shared(store, "dashboard.tickets", dict)
+        self._sessions = _Kept(store, "dashboard.sessions")
+        self._tickets = _Kept(store, "dashboard.tickets")
         self._clock = clock
         self._lock = threading.Lock()
 

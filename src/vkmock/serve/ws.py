@@ -44,6 +44,7 @@ from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessa
 from wsproto.utilities import generate_accept_token
 
 from vkmock.errors import BadRequest, Forbidden, VkmockError
+from vkmock.serve.server import connection_socket
 from vkmock.serve.store import Store
 
 PING_EVERY_S = 30.0
@@ -308,8 +309,6 @@ def _origin_allowed(cors: Any, origin: str | None, host: str) -> bool:
 
 
 def _takeover_problem(environ: dict[str, Any], hub: Hub, settings: Any) -> str | None:
-    from vkmock.control.faults import connection_socket
-
     if connection_socket(environ) is not None:
         return None
     if "gunicorn.socket" in environ:
@@ -412,8 +411,6 @@ class WebSocketMiddleware:
     def _hand_over(self, environ: dict[str, Any], headers: list[tuple[str, str]]) -> Iterable[bytes]:
         """waitress: answer on a duplicate of the socket and make waitress let go of its own copy."""
         from waitress.channel import ClientDisconnected
-
-        from vkmock.control.faults import connection_socket
 
         sock = connection_socket(environ)
         assert sock is not None  # the view checked
