@@ -125,6 +125,9 @@ def serve(**options: Any) -> None:
             module.validate(settings)
     except ValueError as exc:
         _fail(str(exc))
+    if settings.dashboard and not bifrost.get(settings.bifrost).groups:
+        click.echo(f"vkmock: warning: Bifrost's dashboard speaks 1.5, and this serves {settings.bifrost}; "
+                   "add --bifrost 1.5", err=True)
     from vkmock.app import build_store, create_app
     from vkmock.serve.store import Store
 
