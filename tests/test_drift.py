@@ -210,7 +210,7 @@ def _key(**changes: Any) -> dict[str, Any]:
 
 def _compare(doc: Any, profile: Any = None, status: int = 200, path: str = BASE) -> dict[tuple[str, str], Any]:
     from vkmock.check import profiles
-    from vkmock.check.drift import SchemaDiff
+    from vkmock.check.schemadiff import SchemaDiff
 
     diff = SchemaDiff(profile or profiles.load("1.4"))
     assert diff.compare("probe", doc, "GET", path, status)
@@ -273,6 +273,9 @@ def test_value_constraints_name_what_was_expected() -> None:
             "label": {"type": "string", "maxLength": 4},
             "spend": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
             "either": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["a"]}]},
+            # only subschemas are closed: a field named "properties" and values that look like schemas are kept
+            "meta": {"type": "object", "properties": {"properties": {"type": "string"}}},
+            "choice": {"enum": [{"properties": {"a": {}}}]},
         },
     }
     document = {
@@ -280,6 +283,7 @@ def test_value_constraints_name_what_was_expected() -> None:
     }
     profile = profiles.Profile("1.4", Path("synthetic.yaml"), document, "a test")
     doc = {"state": "maybe", "kind": "team", "code": "AB", "label": "ABCDEF", "spend": 0, "either": {"b": 1}, "x": 1}
+    doc |= {"meta": {"properties": "kept"}, "choice": {"properties": {"a": {}}}}
     found = _compare(doc, profile, path="/x")
     assert {key: d.expected for key, d in found.items()} == {
         ("value", "/state"): 'one of "on", "off"',

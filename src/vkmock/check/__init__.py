@@ -16,7 +16,9 @@ comes from the spec of the chosen API profile, and what it knows of the deployme
 | ``cleanup`` | deleting the ``vkmock-contract-*`` keys a write run made |
 | ``summary`` | reading Schemathesis' reports back, writing the user's reports, the one-screen summary |
 | ``contract`` | ``vkmock contract``: ``run_contract`` ties the above together; the click command |
-| ``drift`` | ``vkmock drift``: field-by-field differences found by jsonschema-rs on a closed copy of the spec |
+| ``schemadiff`` | the differences between a document and a response schema, found by jsonschema-rs |
+| ``allowlist`` | the differences ``vkmock drift --allowlist`` accepts |
+| ``drift`` | ``vkmock drift``: its probes, the report, the click command |
 | ``hooks`` | vkmock's Schemathesis checks and write-safety hooks (loaded by the child only) |
 | ``pytest_plugin`` | the ``vkmock_contract`` and ``vkmock_serve`` fixtures for users' own test suites |
 """

@@ -8,9 +8,9 @@ Probes (GET only; nothing is written):
 3. an id that does not exist (404 and the Bifrost error envelope expected);
 4. the list without credentials (401 and the envelope expected; skipped when no credentials were given).
 
-Each body is validated with jsonschema-rs against its response schema, in a copy of the spec where every
-object schema that lists its ``properties`` is closed (``additionalProperties: false``) and every ``int64``
-carries its bounds, so that one validation names every kind of difference:
+Each body is validated with jsonschema-rs against its response schema (:mod:`vkmock.check.schemadiff`), in a
+copy of the spec where every object schema that lists its ``properties`` is closed and every ``int64`` carries
+its bounds, so that one validation names every kind of difference:
 
 - ``missing``: a required field is absent;
 - ``extra``: a field the schema's ``properties`` do not list (the response schemas are open, so Schemathesis
@@ -30,18 +30,15 @@ Exit statuses: 0 no drift (or all of it accepted), 1 drift, 2 usage or connectio
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import click
-import jsonschema_rs
-import yaml
 
 from vkmock.check import expect, profiles
+from vkmock.check.allowlist import accepts, load_allowlist
 from vkmock.check.http import (
     BASE,
     Answer,
@@ -49,177 +46,20 @@ from vkmock.check.http import (
     Credentials,
     Target,
     UsageError,
-    is_rfc3339,
     key_path,
     normalize_base_url,
 )
 from vkmock.check.options import CONTEXT, target_options
 from vkmock.check.probes import ITEM, UNKNOWN_ID
+from vkmock.check.schemadiff import KINDS, Difference, SchemaDiff
 
-KINDS = ("missing", "extra", "type", "format", "value", "status", "content-type", "not-json", "envelope")
+__all__ = ["KINDS", "Difference", "DriftReport", "drift_command", "run_drift"]
+
 EXIT_OK, EXIT_DRIFT, EXIT_USAGE = 0, 1, 2
 LIST_PROBE = f"GET {BASE}"
 ITEM_PROBE = f"GET {ITEM}"
 UNKNOWN_PROBE = f"GET {BASE}/{{unknown id}}"
 NOAUTH_PROBE = f"GET {BASE} (no credentials)"
-INT64 = (-(2**63), 2**63 - 1)
-DATE_TIME = "an RFC 3339 date-time (e.g. 2026-10-02T09:14:03Z)"
-
-
-@dataclass
-class Difference:
-    probe: str
-    path: str
-    kind: str
-    expected: str
-    actual: str
-    count: int = 1
-    example: str = ""
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.probe, self.path, self.kind)
-
-
-# ---- the schema comparison (jsonschema-rs) ----------------------------------------------------------
-
-
-def closed(node: Any) -> Any:
-    """A copy of a schema in which extra fields and out-of-range int64s are validation errors: every object
-    schema that lists ``properties`` (and does not compose others) gets ``additionalProperties: false``, every
-    ``format: int64`` without bounds gets the int64 range."""
-    if isinstance(node, list):
-        return [closed(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    copy = {key: closed(value) for key, value in node.items()}
-    composed = any(key in copy for key in ("allOf", "anyOf", "oneOf", "$ref"))
-    if isinstance(copy.get("properties"), dict) and "additionalProperties" not in copy and not composed:
-        copy["additionalProperties"] = False
-    if copy.get("format") == "int64":
-        copy.setdefault("minimum", INT64[0])
-        copy.setdefault("maximum", INT64[1])
-    return copy
-
-
-def _pointer(parts: Any) -> str:
-    return "".join(f"/{part}" for part in parts)
-
-
-def _folded(parts: Any) -> str:
-    return "".join("/*" if isinstance(part, int) else f"/{part}" for part in parts)
-
-
-def _owner(schema_path: Any) -> str:
-    """The component a schema location is in (``components/schemas/VirtualKey/...`` -> ``VirtualKey``)."""
-    parts = [str(part) for part in schema_path]
-    return parts[2] if len(parts) > 2 and parts[:2] == ["components", "schemas"] else "the schema"
-
-
-def _node(document: Any, schema_path: Any) -> Any:
-    for part in schema_path:
-        document = document[part] if isinstance(document, dict | list) else None
-    return document
-
-
-class SchemaDiff:
-    """Compares documents with the response schemas of one profile and collects the differences."""
-
-    def __init__(self, profile: profiles.Profile) -> None:
-        self.profile = profile
-        self.components = closed(profile.document.get("components", {}))
-        self.found: dict[tuple[str, str, str], Difference] = {}
-        self._validators: dict[tuple[str, str, int], tuple[Any, Any] | None] = {}
-
-    def add(self, probe: str, norm: str, pointer: str, kind: str, expected: str, actual: str) -> None:
-        key = (probe, norm or "/", kind)
-        if key in self.found:
-            self.found[key].count += 1
-        else:
-            self.found[key] = Difference(probe, norm or "/", kind, expected, actual, 1, pointer or "/")
-
-    def _validator(self, method: str, path: str, status: int) -> tuple[Any, Any] | None:
-        """``(validator, the closed schema)`` for a documented answer, or ``None``."""
-        key = (method, path, status)
-        if key not in self._validators:
-            schema = self.profile.response_schema(method, path, status)
-            if schema is None:
-                self._validators[key] = None
-            else:
-                document = {**closed({k: v for k, v in schema.items() if k != "components"})}
-                document["components"] = self.components
-                validator = jsonschema_rs.Draft202012Validator(
-                    document, validate_formats=True, formats={"date-time": is_rfc3339}
-                )
-                self._validators[key] = (validator, document)
-        return self._validators[key]
-
-    def compare(self, probe: str, doc: Any, method: str, path: str, status: int) -> bool:
-        """Validate ``doc`` as the documented ``status`` answer; ``False`` when the spec has no schema for it."""
-        found = self._validator(method, path, status)
-        if found is None:
-            return False
-        validator, schema = found
-        for error in validator.iter_errors(doc):
-            self._error(probe, error, schema)
-        return True
-
-    def _error(self, probe: str, error: Any, schema: Any) -> None:
-        kind = error.kind.name
-        detail = error.kind.as_dict()
-        where, norm, owner = _pointer(error.instance_path), _folded(error.instance_path), _owner(error.schema_path)
-        if kind in ("anyOf", "oneOf") and isinstance(detail.get("context"), list):
-            self._branches(probe, error, detail["context"], schema)
-        elif kind == "required":
-            name = str(detail.get("property"))
-            self.add(probe, f"{norm}/{name}", f"{where}/{name}", "missing", f"present (required by {owner})", "absent")
-        elif kind == "additionalProperties":
-            instance = error.instance if isinstance(error.instance, dict) else {}
-            for name in detail.get("unexpected") or []:
-                expected = f"no such field ({owner} does not list it)"
-                self.add(probe, f"{norm}/{name}", f"{where}/{name}", "extra", expected, expect.show(instance.get(name)))
-        elif kind == "type":
-            self.add(probe, norm, where, "type", " or ".join(detail.get("types") or []), expect.show(error.instance))
-        else:
-            kind_of, expected = self._constraint(kind, detail, _node(schema, error.schema_path[:-1]), error.message)
-            self.add(probe, norm, where, kind_of, expected, expect.show(error.instance))
-
-    def _branches(self, probe: str, error: Any, context: list[list[Any]], schema: Any) -> None:
-        """An ``anyOf``/``oneOf`` that no branch satisfies: report the first branch whose type fits, as if it
-        were the schema; when none fits, the value has the wrong type."""
-        here = list(error.instance_path)
-        for branch in context:
-            if not any(e.kind.name == "type" and list(e.instance_path) == here for e in branch):
-                for inner in branch:
-                    self._error(probe, inner, schema)
-                return
-        wanted = sorted(
-            {t for branch in context for e in branch if e.kind.name == "type" for t in e.kind.as_dict()["types"]}
-        )
-        path = (_folded(here), _pointer(here))
-        self.add(probe, path[0], path[1], "type", " or ".join(wanted) or "another type", expect.show(error.instance))
-
-    @staticmethod
-    def _constraint(kind: str, detail: dict[str, Any], node: Any, message: str) -> tuple[str, str]:
-        """``(kind of difference, what was expected)`` for a broken keyword other than type and required."""
-        node = node if isinstance(node, dict) else {}
-        limit = detail.get("limit")
-        if kind == "format":
-            return "format", DATE_TIME if detail.get("format") == "date-time" else f"a {detail.get('format')}"
-        if kind in ("minimum", "maximum") and node.get("format") == "int64" and limit in INT64:
-            return "format", "an int64"
-        described = {
-            "enum": lambda: "one of " + ", ".join(json.dumps(v) for v in detail.get("options") or []),
-            "const": lambda: json.dumps(detail.get("expected_value")),
-            "minimum": lambda: f">= {limit}",
-            "maximum": lambda: f"<= {limit}",
-            "exclusiveMinimum": lambda: f"> {limit}",
-            "exclusiveMaximum": lambda: f"< {limit}",
-            "pattern": lambda: f"matching {detail.get('pattern')}",
-            "minLength": lambda: f"at least {limit} characters",
-            "maxLength": lambda: f"at most {limit} characters",
-        }
-        return "value", described[kind]() if kind in described else message
 
 
 # ---- probes -----------------------------------------------------------------------------------------
@@ -304,50 +144,6 @@ class DriftReport:
         return "\n".join(out)
 
 
-# ---- allowlist --------------------------------------------------------------------------------------
-
-ALLOW_KEYS = {"path", "kind", "probe", "reason"}
-
-
-def load_allowlist(path: str) -> list[dict[str, str]]:
-    """Read ``[{path, kind?, probe?, reason?}, ...]`` (or ``{accept: [...]}``) from YAML or JSON."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"cannot read the allowlist {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"the allowlist {path} is not valid YAML/JSON: {exc}") from None
-    if isinstance(data, dict) and "accept" in data:
-        data = data["accept"]
-    if data is None:
-        return []
-    if not isinstance(data, list):
-        raise UsageError(f"the allowlist {path} must be a list of entries like {{path: ..., kind: ...}}")
-    entries = []
-    for index, entry in enumerate(data):
-        if not isinstance(entry, dict) or not entry or set(entry) - ALLOW_KEYS:
-            raise UsageError(
-                f"allowlist entry {index}: expected keys among {sorted(ALLOW_KEYS)}, got {entry!r}"
-            )
-        if "kind" in entry and entry["kind"] not in (*KINDS, "*"):
-            raise UsageError(
-                f"allowlist entry {index}: unknown kind {entry['kind']!r}; kinds: {', '.join(KINDS)}"
-            )
-        if "path" not in entry and "probe" not in entry:
-            raise UsageError(f"allowlist entry {index}: give a path or a probe pattern")
-        entries.append({k: str(v) for k, v in entry.items()})
-    return entries
-
-
-def _accepts(entry: dict[str, str], diff: Difference) -> bool:
-    return (
-        fnmatch.fnmatchcase(diff.path, entry.get("path", "*"))
-        and fnmatch.fnmatchcase(diff.kind, entry.get("kind", "*"))
-        and fnmatch.fnmatchcase(diff.probe, entry.get("probe", "*"))
-    )
-
-
-# ---- the run ----------------------------------------------------------------------------------------
 
 
 # ---- the run ----------------------------------------------------------------------------------------
@@ -422,7 +218,7 @@ def run_drift(
 
     used = [False] * len(entries)
     for found in diff.found.values():
-        matches = [i for i, entry in enumerate(entries) if _accepts(entry, found)]
+        matches = [i for i, entry in enumerate(entries) if accepts(entry, found)]
         for i in matches:
             used[i] = True
         (report.accepted if matches else report.differences).append(found)
