@@ -528,22 +528,57 @@ def test_auto_without_a_known_version_is_a_usage_error_that_says_what_to_pass(ve
     assert sent == {("GET", BASE), ("GET", "/api/version")}  # nothing else is sent before the profile is known
 
 
-def test_auto_recognises_a_1_5_deployment() -> None:
+def test_auto_recognises_a_1_5_deployment_and_takes_the_1_5_spec() -> None:
+    from vkmock.check import profiles
     from vkmock.check.http import Target
-    from vkmock.check.profiles import detect
 
     with broken_server(None, version="v1.5.0-prerelease7") as server:
-        assert detect(Target(server.url, f"Bearer {TOKEN}")) == ("1.5", "v1.5.0-prerelease7")
+        target = Target(server.url, f"Bearer {TOKEN}")
+        assert profiles.detect(target) == ("1.5", "v1.5.0-prerelease7")
+        profile = profiles.choose("auto", target)
+    assert profile.name == "1.5" and profile.spec_file.name == "bifrost-1.5.yaml"
+    assert profile.label == "Bifrost 1.5 (auto: GET /api/version answered 'v1.5.0-prerelease7')"
+
+
+def test_routes_without_the_runs_credential_and_writes_beyond_keys_are_left_out() -> None:
+    from vkmock.check import profiles
+    from vkmock.check.plan import left_out
+
+    assert left_out(profiles.load("1.4"), allow_writes=True) == {}
+    quota = {"GET /api/governance/virtual-keys/quota": "its credential is not the run's"}
+    assert left_out(profiles.load("1.5"), allow_writes=False) == quota
+    writes = left_out(profiles.load("1.5"), allow_writes=True)
+    assert writes == quota | {
+        f"{method} /api/governance/{path}": "writes are made on virtual keys only"
+        for method, path in [
+            ("DELETE", "customers/{customer_id}"),
+            ("DELETE", "teams/{team_id}"),
+            ("POST", "customers"),
+            ("POST", "teams"),
+            ("PUT", "customers/{customer_id}"),
+            ("PUT", "teams/{team_id}"),
+        ]
+    }
+
+
+@pytest.mark.slow
+def test_the_1_5_mock_passes_a_read_only_run_of_the_1_5_profile(serve: Any, tmp_path: Path) -> None:
+    server = serve("--bifrost", "1.5", "--count", "6", "--token", TOKEN)
+    result = contract(server.url, "-n", "5", "--bifrost", "1.5", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "profile: Bifrost 1.5 (--bifrost 1.5)" in result.stdout
+    assert "not sent (its credential is not the run's): GET /api/governance/virtual-keys/quota" in result.stdout
+    assert "probes (every run): unknown id 404, unknown non-UUID id 404, no credentials 401" in result.stdout
 
 
 def test_a_profile_whose_spec_this_install_lacks_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from vkmock import spec
     from vkmock.check import profiles
 
-    def missing(profile: str) -> Path:
-        raise FileNotFoundError(profile)
+    def missing(name: str = spec.SPEC_NAME) -> Path:
+        raise FileNotFoundError(name)
 
-    monkeypatch.setattr(spec, "spec_file_for", missing)
+    monkeypatch.setattr(spec, "spec_path", missing)
     wanted = r"no spec for Bifrost 1\.5 \(openapi/bifrost-1\.5\.yaml is missing\)"
     with pytest.raises(profiles.UsageError, match=wanted):
         profiles.load("1.5")
@@ -567,6 +602,7 @@ def test_the_check_part_imports_no_server_code() -> None:
     import ast
 
     allowed = {"vkmock", "vkmock.spec", "vkmock.settings", "vkmock.launch", "vkmock.jsonio", "vkmock.clock"}
+    allowed |= {"vkmock.bifrost", "vkmock.bifrost.profile"}  # the profile registry: data only
     found: dict[str, set[str]] = {}
     for source in sorted((ROOT / "src" / "vkmock" / "check").glob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(), str(source))):

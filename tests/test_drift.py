@@ -314,3 +314,13 @@ def test_auto_without_a_version_route_exits_2_and_says_what_to_pass() -> None:
         code, out, err = drift(server.url, "--bifrost", "auto")
     assert code == 2 and out == ""
     assert "GET /api/version answered 404" in err and "pass --bifrost 1.4 or --bifrost 1.5" in err
+
+
+@pytest.mark.slow
+def test_each_profile_reads_the_mock_of_its_own_version_without_drift(serve: Any) -> None:
+    server = serve("--bifrost", "1.5", "--count", "4", "--token", TOKEN)
+    code, out, _ = drift(server.url, "--bifrost", "1.5")
+    assert code == 0 and "against the spec of Bifrost 1.5 (--bifrost 1.5)" in out and "RESULT: no drift" in out
+    code, found, _ = diffs(server.url, "--bifrost", "1.4")  # 1.5's fields are no part of 1.4's spec
+    assert code == 1
+    assert ("extra", "/virtual_keys/*/provider_configs/*/allow_all_keys") in kinds_at(found)

@@ -20,9 +20,6 @@ import yaml
 
 SPEC_NAME = "bifrost-governance.yaml"  # Bifrost 1.4, the default profile; each profile names its own file
 ADMIN_SPEC_NAME = "vkmock-admin.yaml"
-#: The bundled spec of each Bifrost API profile (``--bifrost``); 1.4 is the seed's contract and the default.
-PROFILE_SPECS = {"1.4": SPEC_NAME, "1.5": "bifrost-1.5.yaml"}
-DEFAULT_PROFILE = "1.4"
 
 
 def _data_dirs(kind: str) -> list[Path]:
@@ -44,21 +41,6 @@ def find_data_file(kind: str, name: str) -> Path:
 def spec_path(name: str = SPEC_NAME) -> Path:
     override = os.environ.get("VKMOCK_SPEC") if name == SPEC_NAME else None
     return Path(override) if override else find_data_file("openapi", name)
-
-
-def spec_file_for(profile: str) -> Path:
-    """The spec file of an API profile: the bundled one (``VKMOCK_SPEC`` replaces the default profile's, as in
-    :func:`spec_path`). ``KeyError`` for an unknown profile, ``FileNotFoundError`` when the install lacks it."""
-    name = PROFILE_SPECS[profile]
-    return spec_path() if profile == DEFAULT_PROFILE else find_data_file("openapi", name)
-
-
-@functools.cache
-def spec_for(profile: str) -> dict[str, Any]:
-    """The spec document of an API profile, loaded once (see :func:`spec_file_for`)."""
-    loaded = yaml.safe_load(spec_file_for(profile).read_text(encoding="utf-8"))
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 def default_fixtures_dir() -> Path | None:

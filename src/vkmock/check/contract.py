@@ -30,7 +30,7 @@ from vkmock.check.catalog import ALL_PHASES, Failure
 from vkmock.check.cleanup import Cleanup, cleanup_keys
 from vkmock.check.http import BASE, PREFIX, ConnectionProblem, Credentials, Target, UsageError
 from vkmock.check.options import CONTEXT, DEFAULT_BASE_URL, ContractOptions, Prepared, prepare, target_options
-from vkmock.check.plan import make_plan
+from vkmock.check.plan import left_out, make_plan
 from vkmock.check.probes import ProbeResult, run_probes
 from vkmock.check.runner import Interrupt, ignoring_signals, run_child
 from vkmock.check.summary import (
@@ -130,13 +130,17 @@ def run_contract(options: ContractOptions, echo: Callable[[str], None] | None = 
     except (ConnectionProblem, UsageError) as exc:
         return _usage(credentials.redact(str(exc)), seed)
     notes = [] if credentials.header else ["no credentials given: the 401 without credentials was not probed"]
+    reasons: dict[str, list[str]] = {}
+    for name, why in left_out(profile, options.allow_writes).items():
+        reasons.setdefault(why, []).append(name)
+    notes += [f"not sent ({why}): {', '.join(names)}" for why, names in reasons.items()]
 
     interrupt = Interrupt()
     cleanup: Cleanup | None = None
     leftovers: Cleanup | None = None
     status, output = 130, ""
     with interrupt.installed(), tempfile.TemporaryDirectory(prefix="vkmock-contract-") as tmp:
-        plan = make_plan(prepared, profile.spec_file, seed, Path(tmp))
+        plan = make_plan(prepared, profile, seed, Path(tmp))
         try:
             if options.allow_writes:
                 leftovers = cleanup_keys(target)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vkmock.check.catalog import READ_PHASES
+from vkmock.check.http import BASE
 from vkmock.check.options import Prepared
+from vkmock.check.profiles import Profile
 
 AUTH_VARIABLE = "_VKMOCK_CONTRACT_AUTH"
 
@@ -56,9 +58,24 @@ def config_toml(prepared: Prepared) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_plan(prepared: Prepared, spec_file: Path, seed: int, work: Path) -> Plan:
+def left_out(profile: Profile, allow_writes: bool) -> dict[str, str]:
+    """``{"METHOD path": why}`` for the operations of the profile's spec the Schemathesis run does not send:
+    routes whose credential is not the run's (``security: []``, such as 1.5's quota route, which takes a virtual
+    key), and with ``--allow-writes`` the writes to anything but virtual keys (the safety hooks, the stand-ins and
+    the cleanup protect keys only, so teams and customers are read, never written)."""
+    found: dict[str, str] = {}
+    for (method, path), operation in sorted(profile.operations.items()):
+        if operation.get("security") == []:
+            found[f"{method} {path}"] = "its credential is not the run's"
+        elif allow_writes and method != "GET" and path != BASE and not path.startswith(BASE + "/"):
+            found[f"{method} {path}"] = "writes are made on virtual keys only"
+    return found
+
+
+def make_plan(prepared: Prepared, profile: Profile, seed: int, work: Path) -> Plan:
     """Write the config into ``work`` and return the run to start there."""
     options = prepared.options
+    spec_file = profile.spec_file
     config = work / "schemathesis.toml"
     config.write_text(config_toml(prepared), encoding="utf-8")
     junit, report, ndjson = work / "junit.xml", work / "report.json", work / "events.ndjson"
@@ -81,6 +98,8 @@ def make_plan(prepared: Prepared, spec_file: Path, seed: int, work: Path) -> Pla
         command += [name, value]
     if not options.allow_writes:
         command += ["--include-method", "GET"]
+    for name in left_out(profile, options.allow_writes):
+        command += ["--exclude-name", name]
     env = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "vkmock.check.hooks",

@@ -1,9 +1,10 @@
 """Which Bifrost API a deployment speaks (``--bifrost 1.4|1.5|auto``) and what its spec documents.
 
-A profile names a bundled spec (:func:`vkmock.spec.spec_file_for`); ``--spec FILE`` replaces the file but keeps
-the name. ``auto`` asks the deployment ``GET /api/version``, which answers a JSON string such as
-``"v1.4.10"`` or ``"v1.5.0-prerelease7"``, and picks the profile of that major.minor release; an answer that
-names no profile vkmock has, or no answer, is a usage error (exit 2) that says which ``--bifrost`` to pass.
+A profile is one of vkmock's Bifrost profiles (:mod:`vkmock.bifrost.profile`, data only: its name and the
+bundled spec it names); ``--spec FILE`` replaces the file but keeps the name. ``auto`` asks the deployment
+``GET /api/version``, which answers a JSON string such as ``"v1.4.10"`` or ``"v1.5.0-prerelease7"``, and picks
+the profile of that major.minor release; an answer that names no profile vkmock has, or no answer, is a usage
+error (exit 2) that says which ``--bifrost`` to pass.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import jsonschema_rs
 import yaml
 
 from vkmock import spec
+from vkmock.bifrost import profile as registry
 from vkmock.check.http import Target, UsageError
 
-PROFILES = tuple(spec.PROFILE_SPECS)
+PROFILES = tuple(registry.PROFILES)
 AUTO = "auto"
 CHOICES = (*PROFILES, AUTO)
-DEFAULT = spec.DEFAULT_PROFILE
+DEFAULT = registry.DEFAULT
 VERSION_PATH = "/api/version"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _VERSION = re.compile(r"^v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.\d+)?(?:[-+.].*)?$")
@@ -109,16 +111,16 @@ def load(name: str, spec_override: str | None = None, chosen_by: str = "") -> Pr
         if not isinstance(document, dict):
             raise UsageError(f"the spec {path} is not an OpenAPI document")
         return Profile(name, path, document, f"{chosen_by}, --spec {path}")
+    spec_name = registry.PROFILES[name].spec_name
     try:
-        path = spec.spec_file_for(name)
+        path = spec.spec_path(spec_name)  # VKMOCK_SPEC replaces the default profile's, as for the server
         if not path.is_file():
             raise FileNotFoundError(path)
     except FileNotFoundError:
-        wanted = spec.PROFILE_SPECS[name]
         raise UsageError(
-            f"this vkmock has no spec for Bifrost {name} (openapi/{wanted} is missing); pass --spec FILE"
+            f"this vkmock has no spec for Bifrost {name} (openapi/{spec_name} is missing); pass --spec FILE"
         ) from None
-    return Profile(name, path, spec.spec_for(name), chosen_by)
+    return Profile(name, path, spec.spec(spec_name), chosen_by)
 
 
 def profile_of_version(version: str) -> str | None:
