@@ -79,6 +79,11 @@ def _keys(doc: Any) -> Iterable[dict[str, Any]]:
             yield doc["virtual_key"]
 
 
+def _html(reply: Reply, page: bytes) -> None:
+    reply.body = page
+    reply.set_header("Content-Type", "text/html; charset=utf-8")
+
+
 def _edit_keys(reply: Reply, edit: Callable[[dict[str, Any]], None]) -> None:
     if reply.status == 200 and reply.content_type.startswith("application/json"):
         doc = reply.json()
@@ -93,6 +98,7 @@ class Broken:
 
     app: Any
     brk: str | None
+    version: Any = None  # what GET /api/version answers (JSON), as Bifrost does; None: the route does not exist
     requests: list[Seen] = field(default_factory=list)
 
     @property
@@ -123,15 +129,24 @@ class Broken:
         self.requests.append(Seen(method, path, environ.get("QUERY_STRING", ""), authorized, reply.status))
         headers = [(k, v) for k, v in reply.headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(reply.body))))
-        reason = {200: "OK", 201: "Created", 404: "Not Found", 500: "Internal Server Error"}.get(
-            reply.status, "X"
-        )
+        reason = {
+            200: "OK",
+            201: "Created",
+            401: "Unauthorized",
+            404: "Not Found",
+            405: "Method Not Allowed",
+            500: "Internal Server Error",
+        }.get(reply.status, "X")
         start_response(f"{reply.status} {reason}", headers)
         return [reply.body]
 
     def respond(self, environ: Environ, method: str, path: str) -> Reply:
         brk = self.brk
         vk_id = path[len(BASE) + 1 :] if path.startswith(BASE + "/") else None
+        if path == "/api/version" and method == "GET" and self.version is not None:
+            reply = Reply(200, [], b"")
+            reply.set_json(self.version)
+            return reply
         if brk == "ignores_credentials" and not environ.get("HTTP_AUTHORIZATION"):
             environ["HTTP_AUTHORIZATION"] = "Bearer let-me-in"
         if brk == "server_error_on_valid_id" and vk_id is not None and not UUID.match(vk_id):
@@ -176,6 +191,17 @@ class Broken:
             reply.status = 200
             reply.body = b"<!doctype html><html><head><title>Bifrost</title></head><body><div id=root>"
             reply.set_header("Content-Type", "text/html; charset=utf-8")
+        elif brk == "html_404_on_unknown_id" and method == "GET" and UUID.match(vk_id or "") and reply.status == 404:
+            # a reverse proxy whose route for key URLs (/virtual-keys/<uuid>, the shape of every real id) replaces
+            # Bifrost's error bodies with its own pages; ids of other shapes still reach Bifrost's own 404
+            _html(reply, b"<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx")
+        elif brk == "html_on_wrong_method" and reply.status == 405:
+            # the same proxy refusing a method itself: its own page, and no Allow header
+            reply.headers = [(k, v) for k, v in reply.headers if k.lower() != "allow"]
+            _html(reply, b"<html><head><title>405 Not Allowed</title></head><body><h1>405 Not Allowed</h1><hr>nginx")
+        elif brk == "unauthorized_html" and reply.status == 401:
+            # a single-sign-on proxy that answers a request without credentials with its sign-in page
+            _html(reply, b"<!doctype html><html><head><title>Sign in</title></head><body><form action=/oauth2/start>")
         elif brk == "write_not_persisted" and method == "POST" and reply.status == 200 and vk_id is None:
             created = reply.json()["virtual_key"]["id"]
             self.store.delete(created)  # answered as created, never committed
@@ -202,6 +228,9 @@ BREAKS = (
     "delete_not_effective",
     "ignores_credentials",
     "unknown_and_missing_field",
+    "html_404_on_unknown_id",
+    "html_on_wrong_method",
+    "unauthorized_html",
 )
 
 
@@ -231,12 +260,13 @@ class BrokenServer:
 
 
 @contextlib.contextmanager
-def broken_server(brk: str | None = None, count: int = 5) -> Iterator[BrokenServer]:
-    """Serve the vkmock app with break ``brk`` (``None``: no break) on 127.0.0.1; stopped on exit."""
+def broken_server(brk: str | None = None, count: int = 5, version: Any = None) -> Iterator[BrokenServer]:
+    """Serve the vkmock app with break ``brk`` (``None``: no break) on 127.0.0.1; stopped on exit. ``version``
+    is what ``GET /api/version`` answers (a JSON value such as ``"v1.4.10"``; ``None``: a 404)."""
     if brk is not None and brk not in BREAKS:
         raise ValueError(f"unknown break {brk!r}")
     app = create_app(Settings(fixtures_dir=str(FIXTURES), count=count))
-    middleware = Broken(app, brk)
+    middleware = Broken(app, brk, version)
     server: BaseWSGIServer = make_server(
         "127.0.0.1", 0, middleware, threaded=True, request_handler=_QuietHandler
     )

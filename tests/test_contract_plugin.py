@@ -11,6 +11,8 @@ import pytest
 
 from breakers import broken_server
 
+pytestmark = pytest.mark.slow  # every test here runs a real pytest or server process
+
 TOKEN = "plugin-tok-0b7e4c1d"
 USER_TESTS = """
 def test_bifrost_honours_the_contract(vkmock_contract):

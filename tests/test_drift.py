@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from breakers import broken_server, run_vkmock
+from breakers import BASE, broken_server, run_vkmock
 from vkmock.check.drift import drift_command
 
 TOKEN = "drift-tok-5c1a9e77d2"
@@ -145,6 +145,7 @@ def test_a_bad_allowlist_is_a_usage_error(content: str, message: str, tmp_path: 
     assert code == 2 and message in err
 
 
+@pytest.mark.slow
 def test_a_closed_port_exits_2_with_the_reason_and_no_traceback(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -156,6 +157,7 @@ def test_a_closed_port_exits_2_with_the_reason_and_no_traceback(tmp_path: Path) 
     assert "Traceback" not in result.stderr and TOKEN not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_drift_as_a_real_process_exits_1_and_prints_json(tmp_path: Path) -> None:
     with broken_server("unknown_and_missing_field") as server:
         result = run_vkmock(
@@ -170,6 +172,7 @@ def test_drift_as_a_real_process_exits_1_and_prints_json(tmp_path: Path) -> None
     assert any(not r.authorized for r in seen) and any(r.authorized for r in seen)
 
 
+@pytest.mark.slow
 def test_refused_or_missing_credentials_are_usage_errors(serve: Any) -> None:
     server = serve("--count", "1", "--token", "right-token")
     code, _, err = drift(server.url, token="wrong-token-123")
@@ -184,3 +187,140 @@ def test_the_help_says_what_it_does_with_examples() -> None:
     assert (
         "field by field" in result.stdout and "Examples:" in result.stdout and "--allowlist" in result.stdout
     )
+
+
+# ---- the schema comparison itself (jsonschema-rs on a closed copy of the spec) --------------------------
+
+
+def _key(**changes: Any) -> dict[str, Any]:
+    vk: dict[str, Any] = {
+        "id": "k1",
+        "name": "n",
+        "value": "sk-bf-1",
+        "is_active": True,
+        "provider_configs": [],
+        "mcp_configs": [],
+        "config_hash": "",
+        "created_at": "2026-10-02T09:14:03Z",
+        "updated_at": "2026-10-02T09:14:03Z",
+    }
+    vk.update(changes)
+    return vk
+
+
+def _compare(doc: Any, profile: Any = None, status: int = 200, path: str = BASE) -> dict[tuple[str, str], Any]:
+    from vkmock.check import profiles
+    from vkmock.check.schemadiff import SchemaDiff
+
+    diff = SchemaDiff(profile or profiles.load("1.4"))
+    assert diff.compare("probe", doc, "GET", path, status)
+    return {(d.kind, d.path): d for d in diff.found.values()}
+
+
+def test_nested_and_nullable_objects_are_compared_field_by_field() -> None:
+    env = {"value": "", "env_var": "", "from_env": False}
+    good_key = {"id": 1, "name": "k", "provider": "openai", "key_id": "x", "value": env, "models": []}
+    config = {"id": 1, "virtual_key_id": "k1", "provider": "openai", "weight": 1, "allowed_models": []}
+    keys = [
+        {**good_key, "azure_endpoint": None},  # the null branch of NullableEnvVar
+        {**good_key, "azure_endpoint": {"value": 1, "colour": "red"}},  # the EnvVar branch, broken inside
+        {**good_key, "vertex_region": 5},  # no branch has this type
+    ]
+    rate = {
+        "id": "r", "token_current_usage": 2**64, "token_last_reset": "2026-10-02 09:14:03",
+        "request_current_usage": 0, "request_last_reset": "2026-10-02T09:14:03Z", "config_hash": None,
+        "created_at": "2026-10-02T09:14:03Z", "updated_at": "2026-10-02T09:14:03Z",
+    }
+    doc = {"virtual_keys": [_key(provider_configs=[{**config, "keys": keys}], rate_limit=rate)], "count": 1}
+    found = _compare(doc)
+    at = "/virtual_keys/*/provider_configs/*/keys/*"
+    assert set(found) == {
+        ("missing", f"{at}/azure_endpoint/env_var"),
+        ("missing", f"{at}/azure_endpoint/from_env"),
+        ("type", f"{at}/azure_endpoint/value"),
+        ("extra", f"{at}/azure_endpoint/colour"),
+        ("type", f"{at}/vertex_region"),
+        ("format", "/virtual_keys/*/rate_limit/token_current_usage"),
+        ("format", "/virtual_keys/*/rate_limit/token_last_reset"),
+    }
+    assert found[("missing", f"{at}/azure_endpoint/env_var")].expected == "present (required by EnvVar)"
+    assert found[("extra", f"{at}/azure_endpoint/colour")].expected == "no such field (EnvVar does not list it)"
+    assert found[("type", f"{at}/vertex_region")].expected == "null or object"
+    assert found[("type", f"{at}/vertex_region")].actual == "integer 5"
+    assert found[("format", "/virtual_keys/*/rate_limit/token_current_usage")].expected == "an int64"
+    assert found[("format", "/virtual_keys/*/rate_limit/token_last_reset")].example == (
+        "/virtual_keys/0/rate_limit/token_last_reset"
+    )
+
+
+def test_the_same_difference_in_every_key_is_counted_once() -> None:
+    doc = {"virtual_keys": [_key(is_active="yes"), _key(is_active=1), _key()], "count": 3}
+    found = _compare(doc)
+    assert list(found) == [("type", "/virtual_keys/*/is_active")]
+    assert found[("type", "/virtual_keys/*/is_active")].count == 2
+    assert found[("type", "/virtual_keys/*/is_active")].example == "/virtual_keys/0/is_active"
+
+
+def test_value_constraints_name_what_was_expected() -> None:
+    from vkmock.check import profiles
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "state": {"enum": ["on", "off"]},
+            "kind": {"const": "vk"},
+            "code": {"type": "string", "pattern": "^[a-z]+$"},
+            "label": {"type": "string", "maxLength": 4},
+            "spend": {"type": "number", "exclusiveMinimum": 0, "maximum": 10},
+            "either": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["a"]}]},
+            # only subschemas are closed: a field named "properties" and values that look like schemas are kept
+            "meta": {"type": "object", "properties": {"properties": {"type": "string"}}},
+            "choice": {"enum": [{"properties": {"a": {}}}]},
+        },
+    }
+    document = {
+        "paths": {"/x": {"get": {"responses": {"200": {"content": {"application/json": {"schema": schema}}}}}}},
+    }
+    profile = profiles.Profile("1.4", Path("synthetic.yaml"), document, "a test")
+    doc = {"state": "maybe", "kind": "team", "code": "AB", "label": "ABCDEF", "spend": 0, "either": {"b": 1}, "x": 1}
+    doc |= {"meta": {"properties": "kept"}, "choice": {"properties": {"a": {}}}}
+    found = _compare(doc, profile, path="/x")
+    assert {key: d.expected for key, d in found.items()} == {
+        ("value", "/state"): 'one of "on", "off"',
+        ("value", "/kind"): '"vk"',
+        ("value", "/code"): "matching ^[a-z]+$",
+        ("value", "/label"): "at most 4 characters",
+        ("value", "/spend"): "> 0",
+        ("missing", "/either/a"): "present (required by the schema)",  # the branch whose type fits
+        ("extra", "/x"): "no such field (the schema does not list it)",
+    }
+    assert found[("value", "/label")].actual == 'string "ABCDEF"'
+
+
+# ---- --bifrost ------------------------------------------------------------------------------------------
+
+
+def test_auto_asks_the_deployment_and_the_report_names_the_profile() -> None:
+    with broken_server(None, version="v1.4.10") as server:
+        code, out, _ = drift(server.url, "--bifrost", "auto")
+        json_code, _, doc = diffs(server.url, "--bifrost", "auto")
+    assert code == 0 and json_code == 0
+    assert "against the spec of Bifrost 1.4 (auto: GET /api/version answered 'v1.4.10')" in out
+    assert doc["bifrost"] == {"profile": "1.4", "chosen_by": "auto: GET /api/version answered 'v1.4.10'"}
+
+
+def test_auto_without_a_version_route_exits_2_and_says_what_to_pass() -> None:
+    with broken_server(None) as server:
+        code, out, err = drift(server.url, "--bifrost", "auto")
+    assert code == 2 and out == ""
+    assert "GET /api/version answered 404" in err and "pass --bifrost 1.4 or --bifrost 1.5" in err
+
+
+@pytest.mark.slow
+def test_each_profile_reads_the_mock_of_its_own_version_without_drift(serve: Any) -> None:
+    server = serve("--bifrost", "1.5", "--count", "4", "--token", TOKEN)
+    code, out, _ = drift(server.url, "--bifrost", "1.5")
+    assert code == 0 and "against the spec of Bifrost 1.5 (--bifrost 1.5)" in out and "RESULT: no drift" in out
+    code, found, _ = diffs(server.url, "--bifrost", "1.4")  # 1.5's fields are no part of 1.4's spec
+    assert code == 1
+    assert ("extra", "/virtual_keys/*/provider_configs/*/allow_all_keys") in kinds_at(found)

@@ -31,6 +31,7 @@ from typing import Any
 import schemathesis
 
 from vkmock import spec
+from vkmock.check import expect
 from vkmock.check.http import BASE, PREFIX, ConnectionProblem, Target, is_rfc3339, key_path
 
 ITEM = BASE + "/{vk_id}"
@@ -234,11 +235,6 @@ def _content_type(response: Any) -> str:
     return str(values[0] if isinstance(values, list) else values)
 
 
-def _snippet(response: Any, limit: int = 100) -> str:
-    text = response.content.decode("utf-8", errors="replace").strip().replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _documented(case: Any) -> bool:
     return (
         case.method.upper(),
@@ -302,22 +298,9 @@ def errors_use_bifrost_envelope(ctx: Any, response: Any, case: Any) -> bool | No
     status = response.status_code
     if not _documented(case) or status not in ERRORS[(case.method.upper(), case.operation.path)]:
         return None
-    doc = _json(response)
-    problem = None
-    if doc is None:
-        problem = f"the body is not JSON ({_content_type(response) or 'no Content-Type'})"
-    elif not isinstance(doc, dict):
-        problem = "the body is not a JSON object"
-    elif not isinstance(doc.get("error"), dict) or not isinstance(doc["error"].get("message"), str):
-        problem = "`error.message` is missing"
-    elif not isinstance(doc.get("is_bifrost_error"), bool):
-        problem = "`is_bifrost_error` is missing or not a boolean"
-    elif doc.get("status_code") != status:
-        problem = f"`status_code` is {doc.get('status_code')!r}, the HTTP status is {status}"
+    problem = expect.error_body_problem(status, _content_type(response), response.content)
     if problem:
-        raise AssertionError(
-            f"error body is not the Bifrost error envelope on {status}: {problem}: {_snippet(response)}"
-        )
+        raise AssertionError(expect.envelope_failure(status, problem, response.content))
     return True
 
 
@@ -328,16 +311,15 @@ def json_not_html(ctx: Any, response: Any, case: Any) -> bool | None:
     if not _documented(case) or response.status_code == 204 or not response.content:
         return None
     content_type = _content_type(response).lower()
-    head = response.content[:200].lstrip().lower()
-    if "html" in content_type or head.startswith((b"<!doctype", b"<html")):
+    if expect.is_html(content_type, response.content):
         raise AssertionError(
-            f"HTML instead of JSON: {case.method.upper()} answered {response.status_code} with "
-            f"{content_type or 'no Content-Type'} ({_snippet(response, 60)}); the route probably fell "
-            "through to a web UI or proxy page"
+            expect.html_failure(case.method.upper(), response.status_code, content_type, response.content)
         )
-    if not content_type.startswith("application/json") or _json(response) is None:
+    if not content_type.startswith("application/json") or not expect.parse_json(response.content)[0]:
         shown = content_type or "no Content-Type"
-        raise AssertionError(f"not JSON: {response.status_code} with {shown}: {_snippet(response, 60)}")
+        raise AssertionError(
+            f"not JSON: {response.status_code} with {shown}: {expect.snippet(response.content, 60)}"
+        )
     return True
 
 

@@ -22,6 +22,7 @@ from typing import Any
 PREFIX = "vkmock-contract-"
 BASE = "/api/governance/virtual-keys"
 REDACTED = "[redacted]"
+PAGE, MAX_PAGES = 100, 1000  # a paged list is read 100 keys at a time, at most 100,000 keys
 
 
 class UsageError(Exception):
@@ -158,18 +159,33 @@ class Target:
             raise ConnectionProblem(f"cannot connect to {self.base_url}: {_reason(exc)}") from None
 
     def list_keys(self) -> list[dict[str, Any]]:
-        """Every key the list returns; ``ValueError`` with a reason when the list cannot be read."""
-        answer = self.call("GET", BASE)
+        """Every key the list returns, page after page when the list is paged (Bifrost 1.5 answers at most 100
+        keys a page and says how many there are in ``total_count``); ``ValueError`` with a reason when the list
+        cannot be read."""
+        doc = self._list_page(BASE)
+        keys: list[Any] = list(doc["virtual_keys"])
+        total = doc.get("total_count")
+        if isinstance(total, int) and not isinstance(total, bool):
+            for _ in range(MAX_PAGES):
+                if len(keys) >= total:
+                    break
+                page = self._list_page(f"{BASE}?limit={PAGE}&offset={len(keys)}")["virtual_keys"]
+                if not page:
+                    break
+                keys += page
+        return [vk for vk in keys if isinstance(vk, dict)]
+
+    def _list_page(self, path: str) -> dict[str, Any]:
+        answer = self.call("GET", path)
         if answer.status != 200:
-            raise ValueError(f"GET {BASE} answered {answer.status}: {answer.snippet()}")
+            raise ValueError(f"GET {path} answered {answer.status}: {answer.snippet()}")
         try:
             doc = answer.json()
         except ValueError:
-            raise ValueError(f"GET {BASE} did not answer JSON: {answer.snippet()}") from None
-        keys = doc.get("virtual_keys") if isinstance(doc, dict) else None
-        if not isinstance(keys, list):
-            raise ValueError(f"GET {BASE} has no 'virtual_keys' list")
-        return [vk for vk in keys if isinstance(vk, dict)]
+            raise ValueError(f"GET {path} did not answer JSON: {answer.snippet()}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("virtual_keys"), list):
+            raise ValueError(f"GET {path} has no 'virtual_keys' list")
+        return doc
 
 
 def _reason(exc: BaseException) -> str:

@@ -4,6 +4,7 @@ Options (each also from the environment, so CI can set them once)::
 
     --vkmock-base-url URL        deployment to test          (VKMOCK_BASE_URL or VKMOCK_CONTRACT_BASE_URL;
                                                               default http://localhost:8080)
+    --vkmock-bifrost 1.4|1.5|auto  the deployment's API      (VKMOCK_CONTRACT_BIFROST; default 1.4)
     --vkmock-token TOKEN         Bearer credentials          (VKMOCK_CONTRACT_TOKEN)
     --vkmock-basic USER:PASS     Basic credentials           (VKMOCK_CONTRACT_BASIC)
     --vkmock-allow-writes        also POST/PUT/DELETE and the stateful phase (keys named vkmock-contract-*,
@@ -57,6 +58,13 @@ def pytest_addoption(parser: Any) -> None:
         "--vkmock-base-url",
         default=os.environ.get("VKMOCK_BASE_URL") or os.environ.get("VKMOCK_CONTRACT_BASE_URL"),
         help="Base URL of the deployment to contract-test (env VKMOCK_BASE_URL). [default: http://localhost:8080]",
+    )
+    group.addoption(
+        "--vkmock-bifrost",
+        default=os.environ.get("VKMOCK_CONTRACT_BIFROST") or "1.4",
+        choices=("1.4", "1.5", "auto"),
+        help="The Bifrost API the deployment speaks; auto asks it (GET /api/version) "
+        "(env VKMOCK_CONTRACT_BIFROST). [default: 1.4]",
     )
     group.addoption(
         "--vkmock-token",
@@ -116,7 +124,7 @@ class VkmockContract:
 
         o = self.options
         try:
-            return run_drift(o.base_url, o.token, o.basic, allowlist, max_keys, o.request_timeout)
+            return run_drift(o.base_url, o.token, o.basic, allowlist, max_keys, o.request_timeout, o.bifrost)
         except (UsageError, ConnectionProblem) as exc:
             message = Credentials(o.token or None, o.basic if o.basic and ":" in o.basic else None).redact(
                 str(exc)
@@ -145,6 +153,7 @@ def vkmock_contract(request: Any) -> VkmockContract:
             max_examples=get("--vkmock-max-examples"),
             seed=get("--vkmock-seed"),
             reports=tuple(get("--vkmock-report") or ()),
+            bifrost=get("--vkmock-bifrost"),
         )
     )
 
