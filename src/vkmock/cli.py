@@ -276,8 +276,10 @@ def fixtures_list(fixtures_dir: str | None, profile_name: str) -> None:
     for name in fixtures.available(directory, bifrost.get(profile_name)):
         click.echo(name)
 
+from vkmock.check.compare import compare_command  # noqa: E402
 from vkmock.check.contract import contract_command  # noqa: E402
 from vkmock.check.drift import drift_command  # noqa: E402
 
 main.add_command(contract_command, name="contract")
 main.add_command(drift_command, name="drift")
+main.add_command(compare_command, name="compare")
