@@ -47,7 +47,7 @@ CUSTOMER_ORDER = ["id", "name", "budget_id?", "rate_limit_id?", "budget?", "rate
                   "created_at", "updated_at"]
 PLAIN_CUSTOMER_ORDER = ["id", "name", "budget_id?", "rate_limit_id?", "teams", "virtual_keys", "config_hash",
                         "created_at", "updated_at"]
-DURATIONS_1_5 = {"1h", "1d", "1w", "1M", "1Y"}
+DURATIONS_1_5 = {"1h", "6h", "1d", "1w", "1M"}  # the periods the dashboard offers
 
 
 @cache
@@ -137,11 +137,12 @@ def test_team_and_customer_counts_follow_the_world_size() -> None:
 def test_an_empty_world_keeps_the_catalogue() -> None:
     empty = w15.generate_world(42, 0, DEFAULT_NOW)
     assert (empty.virtual_keys, empty.teams, empty.customers) == ([], [], [])
-    assert set(empty.catalogue.provider_keys) == set(w14.PROVIDERS)
+    assert set(empty.catalogue.provider_keys) == set(w15.PROVIDERS_15) == set(w14.PROVIDERS) - {"deepseek"}
     assert all(empty.catalogue.provider_keys.values())
     assert set(empty.catalogue.mcp_clients) == set(w14.MCP_CLIENTS)
     assert empty.catalogue.teams == {} and empty.catalogue.customers == {}
-    assert empty.catalogue.provider_keys == w14.build_catalogue(42, parse_ts(DEFAULT_NOW)).provider_keys
+    same_seed = w14.build_catalogue(42, parse_ts(DEFAULT_NOW)).provider_keys
+    assert empty.catalogue.provider_keys == {p: keys for p, keys in same_seed.items() if p != "deepseek"}
 
 
 def test_explicit_team_and_customer_counts() -> None:
@@ -371,7 +372,7 @@ def test_the_fast_formatter_agrees_with_clock_format_ts() -> None:
         assert w15._ts(us) == format_ts(epoch + timedelta(microseconds=us)), us
 
 
-PERIOD = {"30s": 30, "1m": 60, "1h": 3_600, "1d": 86_400, "1w": 7 * 86_400, "1M": 30 * 86_400, "1Y": 365 * 86_400}
+PERIOD = {"1m": 60, "5m": 300, "1h": 3_600, "6h": 21_600, "1d": 86_400, "1w": 7 * 86_400, "1M": 30 * 86_400}
 
 
 def test_no_reset_is_due_at_the_anchor() -> None:

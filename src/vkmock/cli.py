@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +51,8 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--count", type=click.IntRange(0, 100_000), default=None,
               help="Keys in the generated world. [default: 20]")
 @click.option("--now", default=None,
-              help=f"Anchor instant the world is laid out before (RFC 3339). [default: {DEFAULT_NOW}]")
+              help="Anchor instant the world is laid out before (RFC 3339). "
+                   f"[default: {DEFAULT_NOW}; with --dashboard, the current second]")
 @click.option("--fixture", default=None,
               help="Serve this fixture (a file, or a name from the fixtures directory) instead of a generated world.")
 @click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False),
@@ -118,6 +121,10 @@ def serve(**options: Any) -> None:
       vkmock serve --fixture mine.json --watch       # edits to mine.json are served at once
     """
     options["server"] = options.pop("server_name")
+    if options.get("dashboard") and options.get("now") is None and "VKMOCK_NOW" not in os.environ:
+        # a demo on Bifrost's own screens: the world is laid out before this second, so "created 2 days ago"
+        # and "last reset" read right in the browser (--now still gives byte-identical restarts)
+        options["now"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     try:
         settings = Settings.from_env(**options)
         bifrost.get(settings.bifrost)

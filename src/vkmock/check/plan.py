@@ -9,6 +9,7 @@ config file names, never the command line; vkmock's checks and safety hooks come
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,11 @@ class Plan:
         return {"junit": self.junit, "json": self.json, "ndjson": self.ndjson}[kind]
 
 
+#: Schemathesis' own defaults for the two data checks (4.x), to which a 413 is added.
+REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
+ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+
+
 def config_toml(prepared: Prepared) -> str:
     allow_writes = prepared.options.allow_writes
     lines = []
@@ -50,11 +56,19 @@ def config_toml(prepared: Prepared) -> str:
         for phase in READ_PHASES:
             lines += ["", f"[phases.{phase}.extra-data-sources]", "responses = false"]
         lines += ["", "[phases.stateful.inference]", "algorithms = []"]
+    # A write over the deployment's body limit is refused with 413 before it is read, and every spec vkmock
+    # bundles documents it: a refusal like any other, for good data and bad alike.
+    tables: dict[str, list[str]] = {
+        "negative_data_rejection": [f"expected-statuses = {json.dumps([*REFUSALS, '413'])}"],
+        "positive_data_acceptance": [f"expected-statuses = {json.dumps([*ACCEPTED, '413'])}"],
+    }
     if prepared.selection is not None:
         lines += ["", "[checks]", "enabled = false"]
         for name, enabled in prepared.selection.items():
             if enabled:
-                lines += [f"[checks.{name}]", "enabled = true"]
+                tables.setdefault(name, []).insert(0, "enabled = true")
+    for name, settings in tables.items():
+        lines += ["", f"[checks.{name}]", *settings]
     return "\n".join(lines) + "\n"
 
 

@@ -201,11 +201,12 @@ def reconcile_budgets(
             continue
         budget = dict(old)
         budget["max_limit"] = go_number(float(request.max_limit or 0))
-        if team and request.calendar_aligned is not None:
-            if request.calendar_aligned and not old.get("calendar_aligned"):
+        if team:  # the request's flag replaces the stored one (absent is Go's false); turning it on restarts
+            wanted_aligned = bool(request.calendar_aligned)
+            if wanted_aligned and not old.get("calendar_aligned"):
                 budget["last_reset"] = format_ts(period_start(moment, duration))
                 budget["current_usage"] = 0
-            budget["calendar_aligned"] = request.calendar_aligned
+            budget["calendar_aligned"] = wanted_aligned
         budget["updated_at"] = format_ts(moment)
         result.append(budget)
     return result

@@ -53,7 +53,6 @@ from vkmock.bifrost.v1_4.world import (
     PROVIDER_WEIGHTS,
     PROVIDERS,
     PURPOSES,
-    RATE_DURATIONS,
     REDACTED_ENV,
     TEAMS,
     Catalogue,
@@ -64,11 +63,16 @@ from vkmock.clock import format_ts, micros, parse_ts
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time, what unselected timestamps of a preloaded key print
 # Bifrost 1.5 reset durations a deployment would configure (no daily/weekly aliases), with their lengths
-PERIOD = {"1h": 3_600, "1d": 86_400, "1w": 7 * 86_400, "1M": 30 * 86_400, "1Y": 365 * 86_400}
-RATE_PERIOD = {"30s": 30, "1m": 60, "1h": 3_600, "1d": 86_400}  # the 1.4 generator's RATE_DURATIONS
+# (the periods Bifrost's dashboard offers in its "Reset Period" select, so every seeded key can be edited there)
+PERIOD = {"1h": 3_600, "6h": 6 * 3_600, "1d": 86_400, "1w": 7 * 86_400, "1M": 30 * 86_400}
+RATE_PERIOD = {"1m": 60, "5m": 300, "1h": 3_600, "1d": 86_400}
+RATE_DURATIONS_15 = ("1m", "1h", "1m", "1d", "5m")
+# the providers a 1.5 deployment can configure: 1.4's, less deepseek (1.5's dashboard has no entry for it)
+PROVIDERS_15 = [p for p in PROVIDERS if p != "deepseek"]
+PROVIDER_WEIGHTS_15 = [w for p, w in zip(PROVIDERS, PROVIDER_WEIGHTS, strict=True) if p != "deepseek"]
 PERIOD_US = {duration: seconds * 1_000_000 for duration, seconds in PERIOD.items()}
 RATE_PERIOD_US = {duration: seconds * 1_000_000 for duration, seconds in RATE_PERIOD.items()}
-BUDGET_DURATIONS = ("1M", "1d", "1w", "1Y", "1h")
+BUDGET_DURATIONS = ("1M", "1d", "1w", "6h", "1h")
 BUDGET_DURATION_WEIGHTS = (40, 25, 15, 10, 10)
 # plausible limits per duration; one "level" draw picks the same rung for every budget of an owner, so a key's
 # daily cap stays below its monthly one
@@ -77,7 +81,7 @@ LIMITS = {
     "1d": (5, 10, 20, 50, 100, 250),
     "1w": (25, 50, 100, 250, 500, 1_000),
     "1M": (50, 100, 250, 500, 1_000, 5_000),
-    "1Y": (500, 1_000, 2_500, 5_000, 10_000, 50_000),
+    "6h": (2, 5, 10, 20, 50, 100),
 }
 TEAM_AREAS = [
     "Payments", "Identity", "Search", "Infrastructure", "ML Platform", "Developer Experience", "Support Tools",
@@ -105,7 +109,7 @@ DAY = 86_400
 _LAST_NAMES = list(_PersonProvider.last_names)
 _LAST_NAME_CUMULATIVE = list(itertools.accumulate(_PersonProvider.last_names.values()))
 _COMPANY_SUFFIXES = list(_CompanyProvider.company_suffixes)
-_PROVIDER_CUMULATIVE = list(itertools.accumulate(PROVIDER_WEIGHTS))
+_PROVIDER_CUMULATIVE = list(itertools.accumulate(PROVIDER_WEIGHTS_15))
 _DURATION_CUMULATIVE = list(itertools.accumulate(BUDGET_DURATION_WEIGHTS))
 # the 1.4 generator's environment weights, so the first draws of a key match it
 _ENV_CUMULATIVE = list(itertools.accumulate((40, 20, 15, 10, 10, 5)))
@@ -352,7 +356,7 @@ def _rate_limit(rng: random.Random, created: int, created_text: str, at: _Anchor
     token_reset = request_reset = created
     if has_tokens:
         maximum = _pick(rng, _TOKEN_LIMITS)
-        duration = _pick(rng, RATE_DURATIONS)
+        duration = _pick(rng, RATE_DURATIONS_15)
         token_reset = at.us - 1 - int(rand() * min(RATE_PERIOD_US[duration], age))
         limit["token_max_limit"] = maximum
         limit["token_reset_duration"] = duration
@@ -362,7 +366,7 @@ def _rate_limit(rng: random.Random, created: int, created_text: str, at: _Anchor
     limit["token_last_reset"] = _ts(token_reset)
     if has_requests:
         maximum = _pick(rng, _REQUEST_LIMITS)
-        duration = _pick(rng, RATE_DURATIONS)
+        duration = _pick(rng, RATE_DURATIONS_15)
         request_reset = at.us - 1 - int(rand() * min(RATE_PERIOD_US[duration], age))
         limit["request_max_limit"] = maximum
         limit["request_reset_duration"] = duration
@@ -419,6 +423,7 @@ def build_catalogue_15(seed: int, now: datetime) -> Catalogue:
     """The 1.4 catalogue's provider keys (the configured providers) and its MCP clients in 1.5's full form;
     teams and customers are first-class records in 1.5, so the catalogue holds none."""
     catalogue = build_catalogue(seed, now)
+    catalogue.provider_keys = {p: keys for p, keys in catalogue.provider_keys.items() if p in PROVIDERS_15}
     catalogue.teams = {}
     catalogue.customers = {}
     rng = random.Random(f"{seed}:v1.5:mcp")
@@ -549,9 +554,9 @@ def _provider_configs(rng: random.Random, index: int, vk_id: str, created: int, 
     if rand() < 0.02:  # deny-by-default: a key parked with no provider at all
         return []
     count = 1 if (r := rand()) < 0.55 else (2 if r < 0.9 else 3)
-    providers = [_weighted(rng, PROVIDERS, _PROVIDER_CUMULATIVE)]
+    providers = [_weighted(rng, PROVIDERS_15, _PROVIDER_CUMULATIVE)]
     while len(providers) < count:
-        provider = _weighted(rng, PROVIDERS, _PROVIDER_CUMULATIVE)
+        provider = _weighted(rng, PROVIDERS_15, _PROVIDER_CUMULATIVE)
         if provider not in providers:
             providers.append(provider)
     split = _SPLITS[count] if rand() < 0.6 else _NO_WEIGHTS
