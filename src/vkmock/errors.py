@@ -10,7 +10,8 @@ The tree::
     ├── MethodNotAllowed        405  (carries the allowed methods for the ``Allow`` header)
     ├── Conflict                409  duplicate name, or a body that conflicts with the stored key
     ├── PayloadTooLarge         413  body over ``--max-body``
-    └── InternalError           500  never raised for bad input; a bug or an injected fault
+    ├── InternalError           500  never raised for bad input; a bug or an injected fault
+    └── ServiceUnavailable      503  the database (PostgreSQL ``--db``) is down or did not answer in time
 
 ``upstream_status`` is the status real Bifrost answers for the same input when it differs (it answers 500 to
 several input errors). ``vkmock serve --upstream-quirks`` sends that status instead; the message is the same.
@@ -30,6 +31,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "ServiceUnavailable",
     "Unauthorized",
     "VkmockError",
     "envelope",
@@ -95,6 +97,10 @@ class PayloadTooLarge(VkmockError):
 
 class InternalError(VkmockError):
     status = 500
+
+
+class ServiceUnavailable(VkmockError):
+    status = 503
 
 
 def envelope(status: int, message: str) -> dict[str, Any]:

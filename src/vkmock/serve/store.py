@@ -6,6 +6,11 @@ Every write runs in one ``BEGIN IMMEDIATE`` transaction that also bumps ``meta.v
 in ``changes``: a failing write leaves nothing behind, and other worker processes on the same file catch up by
 re-reading only the keys that changed since their last look.
 
+The database is SQLite (a file, or memory) or PostgreSQL (``postgresql://`` URL, ``vkmock.serve.postgres``):
+one ``Store`` holds the logic; a small backend (``SqliteBackend`` here, ``PgBackend`` there) holds what differs by
+engine: connections, how a write transaction starts (SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's advisory lock,
+both serialize every writer), the schema, and which driver errors mean a duplicate or a database that is down.
+
 Two views, as upstream has: the database view (``from_memory`` absent) reads rows, the memory view
 (``from_memory=true``) reads this process's in-memory copy, which is brought in step after every write. The
 list body of each view is built once per version and reused until the next write.
@@ -59,6 +64,127 @@ FULL_RELOAD = "*"
 EXT_META = "ext:"  # meta rows of run-time modules (live clock, chaos settings), apart from the store's own
 REWRITE_FULL_RELOAD = 200  # a bulk rewrite of more keys than this logs one full reload instead of each id
 PAGE_CACHE_SIZE = 256  # list pages (1.5 paging, search, sort) kept per store version
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """What the store asks of a connection (``sqlite3.Connection`` is one; ``vkmock.serve.postgres`` wraps
+    psycopg's into one, ``?`` placeholders included)."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any: ...
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """What differs by engine; see ``SqliteBackend`` and ``vkmock.serve.postgres.PgBackend``."""
+
+    shared: bool  # other processes may write the same database
+    integrity_errors: tuple[type[BaseException], ...]  # a duplicate id or name
+
+    def connect(self) -> Connection: ...
+    def prepare(self, db: Connection) -> None: ...
+    def begin(self, db: Connection) -> None: ...
+    def commit(self, db: Connection) -> None: ...
+    def rollback(self, db: Connection) -> None: ...
+    def db_version(self) -> int: ...
+    def integrity_check(self, db: Connection) -> str: ...
+    def close(self) -> None: ...
+
+
+class SqliteBackend:
+    """A SQLite file shared by the processes that open it (WAL), or a private database in memory."""
+
+    integrity_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.shared = path is not None and path != ":memory:"
+        self._local = threading.local()  # each reading thread's own connection to a shared database
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def connect(self) -> Connection:
+        db = sqlite3.connect(self.path or ":memory:", check_same_thread=False, isolation_level=None, timeout=30.0)
+        if self.shared:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
+
+    def prepare(self, db: Connection) -> None:
+        self._migrate(db)
+        assert isinstance(db, sqlite3.Connection)
+        db.executescript(SCHEMA)
+
+    @staticmethod
+    def _migrate(db: Connection) -> None:
+        """A database written before keys had their index columns gains them (filled from each doc)."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(virtual_keys)")}
+        if not columns or "spent" in columns:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for ddl in ("is_active INTEGER NOT NULL DEFAULT 1", "team_id TEXT", "customer_id TEXT",
+                        "spent REAL NOT NULL DEFAULT 0"):
+                db.execute(f"ALTER TABLE virtual_keys ADD COLUMN {ddl}")
+            for vk_id, doc in db.execute("SELECT id, doc FROM virtual_keys").fetchall():
+                fields = index_fields(json.loads(doc))
+                db.execute(
+                    "UPDATE virtual_keys SET is_active = ?, team_id = ?, customer_id = ?, spent = ? WHERE id = ?",
+                    (*fields, vk_id),
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def begin(self, db: Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+
+    def commit(self, db: Connection) -> None:
+        db.execute("COMMIT")
+
+    def rollback(self, db: Connection) -> None:
+        db.execute("ROLLBACK")
+
+    def db_version(self) -> int:
+        """The shared database's version, read on this thread's own connection, so no reader waits for the
+        store's lock when nothing changed."""
+        connection = getattr(self._local, "db", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path or ":memory:", timeout=30.0, isolation_level=None)
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.db = connection
+            with self._readers_lock:
+                self._readers.append(connection)
+        row = connection.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def integrity_check(self, db: Connection) -> str:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+
+
+def backend_for(target: str | None) -> Backend:
+    """The backend of ``--db``: a ``postgresql://`` (or ``postgres://``) URL, a SQLite file, or memory."""
+    if target and target.startswith(("postgresql://", "postgres://")):
+        from vkmock.serve.postgres import PgBackend
+
+        return PgBackend(target)
+    return SqliteBackend(target)
 
 
 class WorldLike(Protocol):
@@ -140,18 +266,17 @@ def _redacted(record: dict[str, Any]) -> dict[str, Any]:
 class Store:
     def __init__(self, path: str | None, world: Callable[[], WorldLike]) -> None:
         self.path = path
-        self.shared = path is not None and path != ":memory:"
+        self._backend = backend_for(path)
+        self.shared = self._backend.shared
+        self._integrity_errors = self._backend.integrity_errors
         self._world_factory = world
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            path or ":memory:", check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        if self.shared:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = self._backend.connect()
+            self._backend.prepare(self._db)
+        except BaseException:
+            self._backend.close()
+            raise
         self._version = -1
         self._rows: dict[str, Row] = {}  # id -> what lists filter and sort by
         self._others: dict[str, dict[str, tuple[int, str]]] = {kind: {} for kind in KINDS}  # kind -> id -> (us, doc)
@@ -160,34 +285,11 @@ class Store:
         self._order: list[tuple[int, str]] | None = None  # the sort keys in list order, kept in step
         self._list_cache: dict[str, tuple[Hashable, bytes]] = {}
         self._page_cache: dict[Hashable, tuple[Hashable, Any]] = {}
-        self._local = threading.local()  # each reading thread's own connection to a shared database
-        self._readers: list[sqlite3.Connection] = []
         self._overlay: Overlay | None = None
         self.catalogue = Catalogue()
         self.now = ""
 
     # ---- life cycle ---------------------------------------------------------------------------------
-
-    def _migrate(self) -> None:
-        """A database written before keys had their index columns gains them (filled from each doc)."""
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(virtual_keys)")}
-        if not columns or "spent" in columns:
-            return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            for ddl in ("is_active INTEGER NOT NULL DEFAULT 1", "team_id TEXT", "customer_id TEXT",
-                        "spent REAL NOT NULL DEFAULT 0"):
-                self._db.execute(f"ALTER TABLE virtual_keys ADD COLUMN {ddl}")
-            for vk_id, doc in self._db.execute("SELECT id, doc FROM virtual_keys").fetchall():
-                fields = index_fields(json.loads(doc))
-                self._db.execute(
-                    "UPDATE virtual_keys SET is_active = ?, team_id = ?, customer_id = ?, spent = ? WHERE id = ?",
-                    (*fields, vk_id),
-                )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def open(self, reset: bool = False) -> Store:
         """Seed the database when it is new (or when ``reset``), then load this process's memory view."""
@@ -200,9 +302,7 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            for reader in self._readers:
-                reader.close()
-            self._readers.clear()
+            self._backend.close()
             self._db.close()
 
     def reset(self, world: WorldLike | None = None) -> None:
@@ -212,7 +312,7 @@ class Store:
                 self._load_world(db, world or self._world_factory())
             self.sync(force=True)
 
-    def _load_world(self, db: sqlite3.Connection, world: WorldLike) -> None:
+    def _load_world(self, db: Connection, world: WorldLike) -> None:
         db.execute("DELETE FROM virtual_keys")
         rows = []
         for record in world.virtual_keys:
@@ -220,7 +320,7 @@ class Store:
             rows.append(_vk_row(record, go_dumps_str(record)))
         try:
             db.executemany(f"INSERT INTO virtual_keys ({VK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        except sqlite3.IntegrityError as exc:
+        except self._integrity_errors as exc:
             raise Conflict(f"the world has two keys with the same id or name ({exc})") from exc
         for table in TABLES.values():
             db.execute(f"DELETE FROM {table}")
@@ -229,7 +329,7 @@ class Store:
             ]
             try:
                 db.executemany(f"INSERT INTO {table} (id, name, created_us, doc) VALUES (?, ?, ?, ?)", others)
-            except sqlite3.IntegrityError as exc:
+            except self._integrity_errors as exc:
                 raise Conflict(f"the world has two {table} with the same id ({exc})") from exc
         top_pc = max((pc["id"] for vk in world.virtual_keys for pc in vk["provider_configs"]), default=0)
         top_mcp = max((mc["id"] for vk in world.virtual_keys for mc in vk["mcp_configs"]), default=0)
@@ -247,46 +347,55 @@ class Store:
     # ---- transactions -------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> Iterator[Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._backend.begin(self._db)
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._backend.rollback(self._db)
                 raise
             else:
-                self._db.execute("COMMIT")
+                self._backend.commit(self._db)
 
     @staticmethod
-    def _set_meta(db: sqlite3.Connection, key: str, value: Any) -> None:
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+    def _set_meta(db: Connection, key: str, value: Any) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, str(value)),
+        )
 
     @staticmethod
-    def _meta(db: sqlite3.Connection, key: str, default: str | None = None) -> str | None:
+    def _meta(db: Connection, key: str, default: str | None = None) -> str | None:
         row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
-    def _bump(self, db: sqlite3.Connection, vk_id: str) -> int:
-        row = db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'version' RETURNING value")
+    def _bump(self, db: Connection, vk_id: str) -> int:
+        row = db.execute(
+            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) WHERE key = 'version' RETURNING value"
+        )
         found = row.fetchone()
         if found is None:  # a new database
             self._set_meta(db, "version", 1)
             version = 1
         else:
             version = int(found[0])
-        db.execute("INSERT OR REPLACE INTO changes (version, vk_id) VALUES (?, ?)", (version, vk_id))
+        db.execute(
+            "INSERT INTO changes (version, vk_id) VALUES (?, ?)"
+            " ON CONFLICT (version) DO UPDATE SET vk_id = excluded.vk_id",
+            (version, vk_id),
+        )
         if version % 500 == 0:
             db.execute("DELETE FROM changes WHERE version <= ?", (version - CHANGES_KEPT,))
         return version
 
-    def _ids(self, db: sqlite3.Connection) -> Ids:
+    def _ids(self, db: Connection) -> Ids:
         found = dict(
             db.execute("SELECT key, value FROM meta WHERE key IN ('next_provider_config', 'next_mcp_config')")
         )
         return Ids(int(found.get("next_provider_config") or 1), int(found.get("next_mcp_config") or 1))
 
-    def _save_ids(self, db: sqlite3.Connection, ids: Ids, before: tuple[int, int]) -> None:
+    def _save_ids(self, db: Connection, ids: Ids, before: tuple[int, int]) -> None:
         """Keep the id counters ``ids`` moved on from ``before`` (a key without configs moves none)."""
         if ids.next_provider_config != before[0]:
             self._set_meta(db, "next_provider_config", ids.next_provider_config)
@@ -300,17 +409,8 @@ class Store:
         return self._version
 
     def _db_version(self) -> int:
-        """The shared database's version, read on this thread's own connection, so no reader waits for the
-        store's lock when nothing changed."""
-        connection = getattr(self._local, "db", None)
-        if connection is None:
-            connection = sqlite3.connect(self.path or ":memory:", timeout=30.0, isolation_level=None)
-            connection.execute("PRAGMA busy_timeout=30000")
-            self._local.db = connection
-            with self._lock:
-                self._readers.append(connection)
-        row = connection.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
-        return int(row[0]) if row else 0
+        """The shared database's version, asked without the store's lock (the backend's own connection)."""
+        return self._backend.db_version()
 
     def sync(self, force: bool = False) -> int:
         """Bring this process's memory view up to the database's version; returns that version.
@@ -507,11 +607,11 @@ class Store:
         """Run ``work(tx)`` as ``transact`` would, then roll everything back: its answer without its effects
         (``Prefer: dynamic=true`` and ``scenario=`` on a write)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._backend.begin(self._db)
             try:
                 return work(Tx(self, self._db))
             finally:
-                self._db.execute("ROLLBACK")
+                self._backend.rollback(self._db)
 
     def transact(self, work: Callable[[Tx], Any]) -> Any:
         """Run ``work(tx)`` in one write transaction: every change it makes lands together or not at all."""
@@ -545,7 +645,7 @@ class Store:
                         f"INSERT INTO virtual_keys ({VK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         _vk_row(record, doc),
                     )
-                except sqlite3.IntegrityError as exc:
+                except self._integrity_errors as exc:
                     raise Conflict(DUPLICATE_NAME, upstream_status=conflict_status) from exc
                 self._save_ids(db, ids, before)
                 version = self._bump(db, record["id"])
@@ -576,7 +676,7 @@ class Store:
                         " spent = ? WHERE id = ?",
                         (record["name"], doc, *index_fields(record), vk_id),
                     )
-                except sqlite3.IntegrityError as exc:
+                except self._integrity_errors as exc:
                     raise Conflict(prefix + DUPLICATE_NAME, upstream_status=conflict_status) from exc
                 self._save_ids(db, ids, before)
                 version = self._bump(db, vk_id)
@@ -678,7 +778,7 @@ class Store:
 
     def integrity_check(self) -> str:
         with self._lock:
-            return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+            return self._backend.integrity_check(self._db)
 
 
 def _bool_first(fields: tuple[int, str | None, str | None, float]) -> tuple[bool, str | None, str | None, float]:
@@ -690,7 +790,7 @@ class Tx:
 
     Reads see the transaction's own writes. A duplicate key name raises ``Conflict`` (the caller words it)."""
 
-    def __init__(self, store: Store, db: sqlite3.Connection) -> None:
+    def __init__(self, store: Store, db: Connection) -> None:
         self._store = store
         self.db = db
         self.changed: list[str] = []
@@ -754,7 +854,7 @@ class Tx:
                 self.db.execute(
                     f"UPDATE {TABLES[kind]} SET name = ?, doc = ? WHERE id = ?", (record["name"], doc, record["id"])
                 )
-        except sqlite3.IntegrityError as exc:
+        except self._store._integrity_errors as exc:
             raise Conflict(DUPLICATE_NAME, upstream_status=500) from exc
         self._log(kind, record["id"])
         return doc
