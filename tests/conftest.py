@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pg import pg_url, postgres  # noqa: F401 - the PostgreSQL fixtures, for every test module
 from vkmock.app import create_app
 from vkmock.launch import Launched, LaunchError, launch, serve_command
 from vkmock.settings import Settings

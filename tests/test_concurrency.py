@@ -1,5 +1,6 @@
 """Many clients at once, over real HTTP: threads against one server, and against three processes sharing one
-``--db`` file (``--workers 2`` plus a second ``vkmock serve``). No request sees a 5xx, every client reads its
+``--db`` file (``--workers 2`` plus a second ``vkmock serve``), and against three replicas on one PostgreSQL
+database (``--db postgresql://``, one of them ``--workers 2``). No request sees a 5xx, every client reads its
 own acknowledged writes from any process and either view, contested names have exactly one winner, and the
 world keeps every invariant at the end.
 """
@@ -245,18 +246,25 @@ def list_of(url: str, from_memory: bool = False) -> dict[str, Any]:
     return dict(body)
 
 
-SETUPS: dict[str, Callable[[Callable[..., LiveServer], Path], list[LiveServer]]] = {
-    "one-process-in-memory": lambda serve, tmp: [serve("--count", "10", "--threads", "8")],
-    "three-processes-one-db": lambda serve, tmp: [
+SETUPS: dict[str, Callable[[Callable[..., LiveServer], Path, Callable[[], str]], list[LiveServer]]] = {
+    "one-process-in-memory": lambda serve, tmp, pg: [serve("--count", "10", "--threads", "8")],
+    "three-processes-one-db": lambda serve, tmp, pg: [
         serve("--count", "10", "--db", str(tmp / "shared.sqlite3"), "--workers", "2", "--threads", "4"),
         serve("--db", str(tmp / "shared.sqlite3"), "--threads", "4"),
+    ],
+    "three-replicas-one-postgres": lambda serve, tmp, pg: [
+        serve("--count", "10", "--db", (url := pg()), "--workers", "2", "--threads", "4"),
+        serve("--db", url, "--threads", "4"),
+        serve("--db", url, "--threads", "4"),
     ],
 }
 
 
 @pytest.mark.parametrize("setup", list(SETUPS))
-def test_mixed_writers_keep_every_invariant(serve: Any, tmp_path: Path, setup: str) -> None:
-    servers = SETUPS[setup](serve, tmp_path)
+def test_mixed_writers_keep_every_invariant(
+    serve: Any, tmp_path: Path, setup: str, request: pytest.FixtureRequest
+) -> None:
+    servers = SETUPS[setup](serve, tmp_path, lambda: str(request.getfixturevalue("pg_url")))
     urls = [s.url for s in servers]
     initial = check_world(list_of(urls[0]))
     seed_names = [vk["name"] for vk in initial]

@@ -1,9 +1,9 @@
-"""State in SQLite: transactions, the two views, workers sharing a file, restarts, concurrent writers."""
+"""State in SQLite and in PostgreSQL, with the same assertions: transactions, the two views, stores and
+workers sharing one database, restarts, concurrent writers."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,17 +21,49 @@ from vkmock.settings import DEFAULT_NOW
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 
 
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def private_db(engine: str, request: pytest.FixtureRequest) -> str | None:
+    """Where a store of one process lives: SQLite in memory, or a fresh PostgreSQL database."""
+    return None if engine == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def shared_db(engine: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where several stores or processes share one world: a SQLite file, or a fresh PostgreSQL database."""
+    return str(tmp_path / "world.sqlite3") if engine == "sqlite" else str(request.getfixturevalue("pg_url"))
+
+
+OPENED: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def close_stores() -> Any:
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def make_store(path: str | None = None, count: int = 5) -> Store:
     world = fakes.generate_world(1, count, DEFAULT_NOW)
-    return Store(path, lambda: world).open()
+    store = Store(path, lambda: world).open()
+    OPENED.append(store)
+    return store
 
 
 def create(store: Store, name: str) -> dict[str, Any]:
     return json.loads(store.create(rules.parse_create(json.dumps({"name": name}).encode(), utcnow)))
 
 
-def test_list_is_cached_per_version_and_rebuilt_after_a_write() -> None:
-    store = make_store()
+def test_list_is_cached_per_version_and_rebuilt_after_a_write(private_db: str | None) -> None:
+    store = make_store(private_db)
     first = store.list_bytes()
     assert store.list_bytes() is first
     assert store.list_bytes(from_memory=True) == first
@@ -41,8 +73,8 @@ def test_list_is_cached_per_version_and_rebuilt_after_a_write() -> None:
     assert store.list_bytes(from_memory=True) == second
 
 
-def test_a_failed_write_leaves_nothing_behind() -> None:
-    store = make_store()
+def test_a_failed_write_leaves_nothing_behind(private_db: str | None) -> None:
+    store = make_store(private_db)
     before, version = store.list_bytes(), store.version
 
     def explode(current: dict[str, Any], ids: Any, catalogue: Any) -> dict[str, Any]:
@@ -60,8 +92,8 @@ def test_a_failed_write_leaves_nothing_behind() -> None:
     assert store.list_bytes() == before
 
 
-def test_reset_puts_the_world_back() -> None:
-    store = make_store()
+def test_reset_puts_the_world_back(private_db: str | None) -> None:
+    store = make_store(private_db)
     original = store.list_bytes()
     vk = create(store, "temporary")
     assert store.get_doc(vk["id"], from_memory=True) is not None
@@ -71,25 +103,22 @@ def test_reset_puts_the_world_back() -> None:
     assert store.get_doc(vk["id"], from_memory=True) is None
 
 
-def test_two_stores_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
-    path = str(tmp_path / "world.sqlite3")
+def test_two_stores_on_one_database_see_each_others_writes(shared_db: str) -> None:
+    path = shared_db
     first = make_store(path)
     second = Store(path, lambda: fakes.generate_world(99, 1, DEFAULT_NOW)).open()  # already seeded: kept
+    OPENED.append(second)
     assert second.list_bytes() == first.list_bytes()
     vk = create(first, "written-by-first")
     assert json.loads(second.get_doc(vk["id"], from_memory=True) or "null") == vk
     second.delete(vk["id"])
     assert first.get_doc(vk["id"]) is None and first.get_doc(vk["id"], from_memory=True) is None
     assert first.list_bytes() == second.list_bytes()
-    first.close()
-    second.close()
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    db.close()
+    assert first.integrity_check() == "ok"
 
 
-def test_threads_writing_at_once_keep_every_invariant() -> None:
-    store = make_store(count=20)
+def test_threads_writing_at_once_keep_every_invariant(private_db: str | None) -> None:
+    store = make_store(private_db, count=20)
     errors: list[BaseException] = []
     created: list[str] = []
 
@@ -123,8 +152,8 @@ def test_threads_writing_at_once_keep_every_invariant() -> None:
     assert json.loads(store.list_bytes(from_memory=True)) == body
 
 
-def test_workers_share_one_database_and_a_restart_keeps_it(serve: Any, tmp_path: Path) -> None:
-    db = str(tmp_path / "shared.sqlite3")
+def test_workers_share_one_database_and_a_restart_keeps_it(serve: Any, shared_db: str) -> None:
+    db = shared_db
     server = serve("--workers", "2", "--db", db, "--count", "4")
     status, _, body = request(server.url + BASE, "POST", json.dumps({"name": "made-by-some-worker"}).encode(),
                               JSON_HEADERS)

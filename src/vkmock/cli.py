@@ -58,7 +58,8 @@ def _fail(message: str, code: int = 2) -> None:
 @click.option("--fixtures-dir", default=None, type=click.Path(file_okay=False),
               help="Where named fixtures live. [default: ./fixtures]")
 @click.option("--db", default=None,
-              help="SQLite file that keeps the world across restarts and workers. [default: in memory]")
+              help="SQLite file, or postgresql://USER:PASS@HOST:PORT/DB shared by replicas, that keeps the world "
+                   "across restarts and workers. [default: in memory]")
 @click.option("--reset-on-start", is_flag=True, default=None,
               help="With --db: put the seeded world or fixture back at start.")
 @click.option("--token", "tokens", multiple=True, help="Accept only this Bearer token (repeatable).")
@@ -116,6 +117,7 @@ def serve(**options: Any) -> None:
       vkmock serve --seed 7 --count 200 --port 9000
       vkmock serve --fixture exhausted               # a named scenario from fixtures/
       vkmock serve --db world.sqlite3 --workers 2    # state survives restarts, shared by workers
+      vkmock serve --db postgresql://u:p@db:5432/vk  # one world for every replica (docs/postgres.md)
       vkmock serve --token s3cret                    # only 'Authorization: Bearer s3cret' passes
       vkmock serve --live --latency lognormal:80ms   # a demo: usage moves, answers take a while
       vkmock serve --fixture mine.json --watch       # edits to mine.json are served at once
@@ -173,12 +175,14 @@ def serve(**options: Any) -> None:
 
 
 def _banner(settings: Settings, count: int) -> None:
+    from vkmock.serve.store import redacted_url
+
     host = settings.host if ":" not in settings.host else f"[{settings.host}]"
     url = f"http://{host}:{settings.port}"
     what = f"fixture {settings.fixture}" if settings.fixture else f"seed {settings.seed}"
     click.echo(f"vkmock: serving {count} virtual keys ({what}, Bifrost {settings.bifrost}) on {url}  "
                f"[{settings.server}, {settings.workers} worker(s), "
-               f"{'db ' + settings.db if settings.db else 'in-memory db'}]")
+               f"{'db ' + redacted_url(settings.db) if settings.db else 'in-memory db'}]")
     if settings.auth_mode == "off":
         header = ""
     elif settings.auth_mode == "any":

@@ -21,12 +21,15 @@ the memory view do, whatever the cluster's locale.
 from __future__ import annotations
 
 import contextlib
+import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from vkmock.errors import ServiceUnavailable
+from vkmock.serve.store import redacted_url
 
 try:
     import psycopg
@@ -40,6 +43,8 @@ except ImportError as exc:  # pragma: no cover - the extra is part of the test i
 WRITE_LOCK = 0x766B6D6F636B  # "vkmock"
 CONNECT_TIMEOUT = 3  # seconds to open a connection
 POOL_TIMEOUT = 3.0  # seconds a read waits for a pooled connection
+DOWN_POOL_TIMEOUT = 0.5  # ... while the database was found down a moment ago (503s come quickly)
+DOWN_MEMORY = 5.0  # seconds a failure is remembered for that
 STATEMENT_TIMEOUT_MS = 10_000  # no statement (nor a wait for the write lock) runs longer
 START_TIMEOUT = 20.0  # seconds a starting replica waits for the database to answer
 POOL_SIZE = 16
@@ -75,10 +80,39 @@ SCHEMA = (
 DOWN = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
 
 
-def unavailable(exc: BaseException) -> ServiceUnavailable:
-    """The 503 a request gets while the database is unreachable (the driver's first line says why)."""
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return ServiceUnavailable(f"database unavailable: {reason}")
+# the pool logs every failed attempt while the database is down; ``Reachability`` says it once, and once back
+logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+
+
+class Reachability:
+    """Whether the database answered last time: one line on stderr when it stops, one when it is back."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.down_at: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, exc: BaseException) -> ServiceUnavailable:
+        """The 503 a request gets while the database is unreachable (the driver's first line says why)."""
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        with self._lock:
+            first, self.down_at = self.down_at is None, time.monotonic()
+        if first:
+            print(f"vkmock: database {redacted_url(self.url)} unavailable ({reason}); answering 503 until it is back",
+                  file=sys.stderr, flush=True)
+        return ServiceUnavailable(f"database unavailable: {reason}")
+
+    def answered(self) -> None:
+        if self.down_at is not None:
+            with self._lock:
+                was, self.down_at = self.down_at, None
+            if was is not None:
+                print(f"vkmock: database {redacted_url(self.url)} reachable again", file=sys.stderr, flush=True)
+
+    def pool_timeout(self) -> float:
+        down_at = self.down_at
+        recent = down_at is not None and time.monotonic() - down_at < DOWN_MEMORY
+        return DOWN_POOL_TIMEOUT if recent else POOL_TIMEOUT
 
 
 def _sql(text: str, cache: dict[str, str] = {}) -> str:  # noqa: B006 - a deliberate, process-wide memo
@@ -95,8 +129,9 @@ class PgConnection:
     Outside a transaction a connection found dead is replaced and the statement tried once more; inside one the
     failure is a 503 (and the transaction is gone with the connection)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, reachability: Reachability) -> None:
         self.url = url
+        self.reachability = reachability
         self._conn: psycopg.Connection[Any] | None = None
         self.in_transaction = False
 
@@ -113,10 +148,13 @@ class PgConnection:
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
         for attempt in (0, 1):
             try:
-                return self._connection().execute(_sql(sql), parameters or None)
+                cursor = self._connection().execute(_sql(sql), parameters or None)
             except DOWN as exc:
                 if self.in_transaction or attempt or sql == "COMMIT":
-                    raise unavailable(exc) from exc
+                    raise self.reachability.failed(exc) from exc
+                continue
+            self.reachability.answered()
+            return cursor
                 # a connection the server closed (a restart) is found dead on its first use: open another
         raise AssertionError("unreachable")
 
@@ -125,7 +163,7 @@ class PgConnection:
             with self._connection().cursor() as cursor:
                 cursor.executemany(_sql(sql), list(parameters))
         except DOWN as exc:
-            raise unavailable(exc) from exc
+            raise self.reachability.failed(exc) from exc
 
     def rollback(self) -> None:
         """Roll back whatever is open; a connection that is gone has nothing to roll back."""
@@ -152,9 +190,10 @@ class PgBackend:
         self.url = url
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
         self._pool_lock = threading.Lock()
+        self.reachability = Reachability(url)
 
     def connect(self) -> PgConnection:
-        return PgConnection(self.url)
+        return PgConnection(self.url, self.reachability)
 
     def pool(self) -> psycopg_pool.ConnectionPool[Any]:
         pool = self._pool
@@ -193,7 +232,7 @@ class PgBackend:
             except ServiceUnavailable as exc:
                 db.rollback()
                 if time.monotonic() > deadline:
-                    raise ValueError(f"cannot reach the database {redacted(self.url)}: {exc.message}") from None
+                    raise ValueError(f"cannot reach the database {redacted_url(self.url)}: {exc.message}") from None
                 time.sleep(0.5)
 
     def begin(self, db: Any) -> None:
@@ -215,13 +254,15 @@ class PgBackend:
     def db_version(self) -> int:
         for attempt in (0, 1):
             try:
-                with self.pool().connection() as conn:
+                with self.pool().connection(timeout=self.reachability.pool_timeout()) as conn:
                     row = conn.execute("SELECT value FROM meta WHERE key = 'version'").fetchone()
-                return int(row[0]) if row else 0
             except DOWN as exc:
                 if attempt or isinstance(exc, psycopg_pool.PoolTimeout):
-                    raise unavailable(exc) from exc
+                    raise self.reachability.failed(exc) from exc
                 self.pool().check()  # idle connections the server closed (a restart) go; then one more try
+                continue
+            self.reachability.answered()
+            return int(row[0]) if row else 0
         raise AssertionError("unreachable")
 
     def integrity_check(self, db: Any) -> str:
@@ -235,14 +276,3 @@ class PgBackend:
             if self._pool is not None:
                 self._pool.close(timeout=2.0)
                 self._pool = None
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password (for messages)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

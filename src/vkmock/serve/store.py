@@ -23,6 +23,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -176,6 +177,14 @@ class SqliteBackend:
             for reader in self._readers:
                 reader.close()
             self._readers.clear()
+
+
+def redacted_url(target: str) -> str:
+    """``--db`` as messages show it: a PostgreSQL URL without its password; a file name as it is."""
+    parts = urllib.parse.urlsplit(target)
+    if "://" not in target or parts.password is None:
+        return target
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
 
 def backend_for(target: str | None) -> Backend:
