@@ -8,6 +8,7 @@ modes (default and ``upstream_quirks``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,14 +29,31 @@ def make_client(**settings: Any) -> Any:
     return create_app(Settings(**values)).test_client()
 
 
-@pytest.fixture
-def client() -> Any:
-    return make_client()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_db(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """The stores of the in-process clients: SQLite in memory, or a fresh PostgreSQL database for each client
+    (closed after)."""
+    opened: list[Any] = []
+    cluster = request.getfixturevalue("postgres") if request.param == "postgresql" else None
+    yield {"new_db": cluster.new_database if cluster else lambda: None, "opened": opened}
+    for app in opened:
+        app.extensions["vkmock"].store.close()
+
+
+def engine_client(engine_db: dict[str, Any], **settings: Any) -> Any:
+    client = make_client(db=engine_db["new_db"](), **settings)
+    engine_db["opened"].append(client.application)
+    return client
 
 
 @pytest.fixture
-def quirks() -> Any:
-    return make_client(upstream_quirks=True)
+def client(engine_db: dict[str, Any]) -> Any:
+    return engine_client(engine_db)
+
+
+@pytest.fixture
+def quirks(engine_db: dict[str, Any]) -> Any:
+    return engine_client(engine_db, upstream_quirks=True)
 
 
 def call(client: Any, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:

@@ -47,9 +47,11 @@ class Api:
         return [vk["name"] for vk in self.call("GET")[1]["virtual_keys"]]
 
 
-@pytest.fixture
-def api(serve: Any) -> Api:
-    return Api(serve("--count", "5"))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def api(serve: Any, request: pytest.FixtureRequest) -> Api:
+    """A server on each store: SQLite in memory, and a fresh PostgreSQL database (the same assertions)."""
+    db = ("--db", str(request.getfixturevalue("pg_url"))) if request.param == "postgresql" else ()
+    return Api(serve("--count", "5", *db))
 
 
 def valid(schema: str, body: Any) -> bool:

@@ -173,3 +173,18 @@ def test_workers_share_one_database_and_a_restart_keeps_it(serve: Any, shared_db
     fresh = serve("--db", db, "--reset-on-start", "--count", "4")
     status, _, body = request(fresh.url + BASE, headers=AUTH)
     assert json.loads(body)["count"] == 4
+
+
+def test_names_with_nul_and_control_characters_are_kept_and_unique(private_db: str | None) -> None:
+    store = make_store(private_db)
+    odd = ["a\x00b", "a\x01b", "a\x00", "a\x01\x02", "a\x01\x01"]
+    made = {name: create(store, name) for name in odd}
+    for name, vk in made.items():
+        assert json.loads(store.get_doc(vk["id"]) or "null")["name"] == name
+        with pytest.raises(Conflict):
+            create(store, name)
+    names = {row.name for row in store.rows()}
+    assert set(odd) <= names
+    store.sync(force=True)  # read back from the database itself
+    assert {row.name for row in store.rows()} == names
+    assert store.list_bytes() == store.list_bytes(from_memory=True)

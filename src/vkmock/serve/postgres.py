@@ -15,13 +15,15 @@ The store's logic is the same for both engines (``vkmock.serve.store.Store``); t
   envelope) within bounded timeouts; the pool and the writer's connection reconnect by themselves.
 
 Columns that hold ids and names use the ``"C"`` collation: the database view orders keys by byte, as SQLite and
-the memory view do, whatever the cluster's locale.
+the memory view do, whatever the cluster's locale. PostgreSQL's text cannot hold U+0000, which SQLite and the API
+accept in a name: every string goes in through an order-preserving escape (``to_db``) and comes back unescaped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import threading
 import time
@@ -34,6 +36,8 @@ from vkmock.serve.store import redacted_url
 try:
     import psycopg
     import psycopg_pool
+    from psycopg.adapt import AdaptersMap
+    from psycopg.types.string import StrDumperUnknown, TextLoader
 except ImportError as exc:  # pragma: no cover - the extra is part of the test install
     raise ValueError(
         "--db postgresql://... needs the PostgreSQL driver: pip install 'vkmock[postgres]'"
@@ -77,6 +81,37 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS virtual_keys_order ON virtual_keys(created_us, id)",
     "CREATE TABLE IF NOT EXISTS changes (version BIGINT PRIMARY KEY, vk_id TEXT NOT NULL)",
 )
+# U+0000 and U+0001 become two-character codes that start with U+0001 (and sort as they did): a prefix code
+# that keeps equality and byte order, so unique names and ``ORDER BY id`` mean what they mean in SQLite
+_CODES = re.compile("\x01([\x01\x02])")
+
+
+def to_db(text: str) -> str:
+    if "\x00" in text or "\x01" in text:
+        return text.replace("\x01", "\x01\x02").replace("\x00", "\x01\x01")
+    return text
+
+
+def from_db(text: str) -> str:
+    if "\x01" in text:
+        return _CODES.sub(lambda found: "\x00" if found.group(1) == "\x01" else "\x01", text)
+    return text
+
+
+class _Dumper(StrDumperUnknown):
+    def dump(self, obj: str) -> Any:
+        return super().dump(to_db(obj))
+
+
+class _Loader(TextLoader):
+    def load(self, data: Any) -> Any:
+        text = super().load(data)
+        return from_db(text) if isinstance(text, str) else text
+
+
+ADAPTERS = AdaptersMap(psycopg.adapters)
+ADAPTERS.register_dumper(str, _Dumper)
+ADAPTERS.register_loader("text", _Loader)
 DOWN = (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed)
 
 
@@ -141,7 +176,7 @@ class PgConnection:
             if conn is not None:
                 conn.close()
             self._conn = conn = psycopg.connect(
-                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, options=OPTIONS
+                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT, options=OPTIONS, context=ADAPTERS
             )
         return conn
 
@@ -204,7 +239,8 @@ class PgBackend:
                         self.url,
                         min_size=1,
                         max_size=POOL_SIZE,
-                        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "options": OPTIONS},
+                        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT, "options": OPTIONS,
+                                "context": ADAPTERS},
                         timeout=POOL_TIMEOUT,
                         reconnect_timeout=0,  # while the database is down keep trying (reads answer 503 meanwhile)
                         name="vkmock",
