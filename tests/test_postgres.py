@@ -221,3 +221,20 @@ def test_bifrost_1_5_teams_customers_and_keys_are_one_world_across_replicas(serv
     assert status == 200 and got["virtual_key"].get("team_id") is None
     for path in (BASE, "/api/governance/teams", "/api/governance/customers"):
         assert request(a.url + path, headers=AUTH)[2] == request(b.url + path, headers=AUTH)[2]
+
+
+def test_a_replica_started_before_its_database_waits_for_it(serve: Any, pg_url: str, postgres: Cluster) -> None:
+    postgres.stop()
+    started: list[Any] = []
+    thread = threading.Thread(target=lambda: started.append(serve("--db", pg_url, "--count", "3")))
+    try:
+        thread.start()
+        time.sleep(2.0)
+        assert not started  # still waiting for the database
+    finally:
+        postgres.start()
+    thread.join(timeout=60)
+    assert started, "the replica did not start once its database was up"
+    status, body = health(started[0].url)
+    assert status == 200 and body["count"] == 3 and body["version"] == 1
+    assert "unavailable" in started[0].output and "Traceback" not in started[0].output

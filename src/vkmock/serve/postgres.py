@@ -133,7 +133,7 @@ class Reachability:
         with self._lock:
             first, self.down_at = self.down_at is None, time.monotonic()
         if first:
-            print(f"vkmock: database {redacted_url(self.url)} unavailable ({reason}); answering 503 until it is back",
+            print(f"vkmock: database {redacted_url(self.url)} unavailable: {reason}",
                   file=sys.stderr, flush=True)
         return ServiceUnavailable(f"database unavailable: {reason}")
 
