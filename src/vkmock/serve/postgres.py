@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - the extra is part of the test i
 
 # one number for the whole world: every write of every replica takes it (pg_advisory_xact_lock)
 WRITE_LOCK = 0x766B6D6F636B  # "vkmock"
+BEGIN_WRITE = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
 CONNECT_TIMEOUT = 3  # seconds to open a connection
 POOL_TIMEOUT = 3.0  # seconds a read waits for a pooled connection
 DOWN_POOL_TIMEOUT = 0.5  # ... while the database was found down a moment ago (503s come quickly)
@@ -183,14 +184,17 @@ class PgConnection:
     def execute(self, sql: str, parameters: Any = (), /) -> Any:
         for attempt in (0, 1):
             try:
-                cursor = self._connection().execute(_sql(sql), parameters or None)
+                conn = self._connection()
+                cursor = conn.execute(_sql(sql), parameters or None)
             except DOWN as exc:
-                if self.in_transaction or attempt or sql == "COMMIT":
+                # a connection the server closed (a restart) is found dead on its first use: open another and
+                # send the statement again, unless it belonged to a transaction (gone with the connection)
+                alive = self._conn is not None and not (self._conn.closed or self._conn.broken)
+                if self.in_transaction or attempt or sql == "COMMIT" or alive:
                     raise self.reachability.failed(exc) from exc
                 continue
             self.reachability.answered()
             return cursor
-                # a connection the server closed (a restart) is found dead on its first use: open another
         raise AssertionError("unreachable")
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any:
@@ -255,10 +259,9 @@ class PgBackend:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                db.execute("BEGIN")
+                db.execute(BEGIN_WRITE)
                 db.in_transaction = True
                 try:
-                    db.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
                     for statement in SCHEMA:
                         db.execute(statement)
                 finally:
@@ -272,13 +275,13 @@ class PgBackend:
                 time.sleep(0.5)
 
     def begin(self, db: Any) -> None:
-        db.execute("BEGIN")
-        db.in_transaction = True
+        # one round trip; a dead connection found here is replaced and the whole statement sent again
         try:
-            db.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+            db.execute(BEGIN_WRITE)
         except BaseException:
             self.rollback(db)
             raise
+        db.in_transaction = True
 
     def commit(self, db: Any) -> None:
         db.in_transaction = False
