@@ -75,9 +75,31 @@ def test_replicas_started_together_seed_the_world_once_and_share_it(serve: Any, 
             assert status == 200 and json.loads(body)["virtual_key"] == created
     status, _, body = request(servers[2].url + BASE, "POST", json.dumps({"name": "from-a"}).encode(), JSON_HEADERS)
     assert status == 409 and "already exists" in json.loads(body)["error"]["message"]
+    # run-time settings live in the database: changed through one replica, in force on all
+    status, _, body = request(servers[0].url + "/_vkmock/settings", "PUT", json.dumps({"latency": "7ms"}).encode(),
+                              {"Content-Type": "application/json"})
+    assert status == 200 and json.loads(body)["latency"] == "7ms"
+    for server in servers[1:]:
+        status, _, body = request(server.url + "/_vkmock/settings")
+        assert status == 200 and json.loads(body)["latency"] == "7ms"
     quirky = serve("--db", pg_url, "--upstream-quirks")
     status, _, _ = request(quirky.url + BASE, "POST", json.dumps({"name": "from-a"}).encode(), JSON_HEADERS)
     assert status == 500  # upstream's status for a duplicate name on create
+
+
+def test_the_live_clock_is_one_clock_for_every_replica(serve: Any, pg_url: str) -> None:
+    a, b = start_replicas(serve, pg_url, "--live", "--count", "3", n=2)
+    status, _, body = request(a.url + "/_vkmock/clock", "POST", json.dumps({"freeze": True}).encode(),
+                              {"Content-Type": "application/json"})
+    assert status == 200, body
+    status, _, body = request(a.url + "/_vkmock/clock", "POST", json.dumps({"advance": "1d"}).encode(),
+                              {"Content-Type": "application/json"})
+    assert status == 200, body
+    clock_a = json.loads(request(a.url + "/_vkmock/clock")[2])
+    clock_b = json.loads(request(b.url + "/_vkmock/clock")[2])
+    assert clock_a == clock_b
+    memory = [request(s.url + BASE + "?from_memory=true", headers=AUTH)[2] for s in (a, b)]
+    assert memory[0] == memory[1]
 
 
 class Writer(threading.Thread):
