@@ -138,17 +138,18 @@ def serve(**options: Any) -> None:
         click.echo(f"vkmock: warning: Bifrost's dashboard speaks 1.5, and this serves {settings.bifrost}; "
                    "add --bifrost 1.5", err=True)
     from vkmock.app import build_store, create_app
+    from vkmock.errors import ServiceUnavailable
     from vkmock.serve.store import Store
 
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
     with server.shared_database(settings) as settings:
         try:
             store = build_store(settings, fixtures_dir)
+            count = store.count()
         except fixtures.FixtureError as exc:
             _fail(f"refusing to start: bad fixture: {exc}")
-        except (FileNotFoundError, ValueError) as exc:
+        except (FileNotFoundError, ValueError, ServiceUnavailable) as exc:  # the last: --db postgresql:// went away
             _fail(f"refusing to start: {exc}")
-        count = store.count()
         shared_store: Store | None = store
         if settings.workers > 1:
             store.close()  # every worker opens its own connection after the fork
