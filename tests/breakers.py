@@ -143,7 +143,12 @@ class Broken:
     def respond(self, environ: Environ, method: str, path: str) -> Reply:
         brk = self.brk
         vk_id = path[len(BASE) + 1 :] if path.startswith(BASE + "/") else None
-        if path == "/api/version" and method == "GET" and self.version is not None:
+        if path == "/api/version" and method == "GET":
+            if self.version is None:  # a deployment without the route (vkmock itself serves it)
+                reply = Reply(404, [], b"")
+                reply.set_json({"is_bifrost_error": False, "status_code": 404,
+                                "error": {"message": "Route not found: GET /api/version"}, "extra_fields": {}})
+                return reply
             reply = Reply(200, [], b"")
             reply.set_json(self.version)
             return reply
