@@ -307,12 +307,18 @@ def _hold(environ: dict[str, Any], seconds: float) -> None:
     """Wait up to ``seconds``, returning early when the client closes its end."""
     sock = connection_socket(environ)
     deadline = time.monotonic() + seconds
+    watch = select.poll()  # not select(): it cannot watch a descriptor above 1023 (the server keeps 1,000)
+    if sock is not None:
+        try:
+            watch.register(sock, select.POLLIN)
+        except (OSError, ValueError):  # the connection is already closed
+            return
     while (left := deadline - time.monotonic()) > 0:
         if sock is None:
             time.sleep(min(0.2, left))
             continue
         try:
-            readable, _, _ = select.select([sock], [], [], min(0.2, left))
+            readable = watch.poll(min(200, max(1, int(left * 1000))))
             if readable and not sock.recv(1, socket.MSG_PEEK):
                 return  # the client hung up: free this thread now
             if readable:

@@ -26,6 +26,13 @@ SERVERS = ("waitress", "gunicorn", "granian")
 #: Answers up to this size are buffered in memory by waitress; larger ones spill to a temporary file.
 #: waitress's own default (1 MiB) sent a list of 1,000 keys (3.3 MB) through a file on disk: half the speed.
 OUTBUF_IN_MEMORY = 16 * 1024 * 1024
+#: Open connections waitress keeps at once (its default is 100: the 101st client waits, unanswered, in the
+#: listen queue until another one leaves, which a keep-alive load test never does).
+CONNECTION_LIMIT = 1000
+#: Connections waitress takes from the listen queue each time its loop wakes up for them (its own: one). Every
+#: turn of the loop visits every open connection, so taking 800 new clients one per turn kept them waiting for
+#: seconds: wrk at 800 connections counted timeouts before their first answer.
+ACCEPT_BATCH = 64
 GRANIAN_KILL_AFTER_S = 5
 
 
@@ -110,28 +117,57 @@ def _waitress_errors_as_envelopes(max_body: int) -> None:
     HTTPChannel.error_task_class = EnvelopeErrorTask
 
 
-def run_waitress(make_app: Callable[[], Flask], settings: Settings, sock: socket.socket) -> None:
+def waitress_server(app: Any, settings: Settings, sock: socket.socket) -> Any:
+    """A waitress server on the listening ``sock`` (``.run()`` serves until SIGTERM or Ctrl-C)."""
     import waitress
+    from waitress.server import TcpWSGIServer
 
+    server = waitress.create_server(
+        app,
+        sockets=[sock],
+        threads=settings.threads,
+        ident="vkmock",
+        # waitress reads a whole body before the app sees it: one byte over the limit is refused from the
+        # Content-Length (or, chunked, as soon as it arrives), before the body is read
+        max_request_body_size=settings.max_body + 1,
+        channel_timeout=30,
+        connection_limit=CONNECTION_LIMIT,
+        outbuf_overflow=OUTBUF_IN_MEMORY,
+        # poll(), not select(): select() cannot watch a descriptor above 1023, which 1,000 connections reach
+        asyncore_use_poll=True,
+    )
+    if type(server) is not TcpWSGIServer:  # one TCP socket gives one plain server; anything else is left as is
+        return server
+    server.__class__ = _batch_accepting_server()
+    return server
+
+
+def _batch_accepting_server() -> type:
+    from waitress.server import TcpWSGIServer
+
+    class BatchAcceptingServer(TcpWSGIServer):
+        """waitress's TCP server, taking up to ``ACCEPT_BATCH`` waiting connections per wake-up."""
+
+        def handle_accept(self) -> None:
+            for _ in range(ACCEPT_BATCH):
+                before = len(self._map)
+                if before >= self.adj.connection_limit:
+                    return
+                super().handle_accept()
+                if len(self._map) == before:  # the queue is empty (or that client left): wait for the next
+                    return
+
+    return BatchAcceptingServer
+
+
+def run_waitress(make_app: Callable[[], Flask], settings: Settings, sock: socket.socket) -> None:
     _waitress_errors_as_envelopes(settings.max_body)
     # waitress warns "Task queue depth is N" on every request that waits for a free thread: under any real
     # load that is a line per request on stderr, and it says nothing an operator can act on
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
     def serve_one() -> None:
-        waitress.serve(
-            make_app(),
-            sockets=[sock],
-            threads=settings.threads,
-            ident="vkmock",
-            # waitress reads a whole body before the app sees it: one byte over the limit is refused from the
-            # Content-Length (or, chunked, as soon as it arrives), before the body is read
-            max_request_body_size=settings.max_body + 1,
-            channel_timeout=30,
-            connection_limit=1000,
-            outbuf_overflow=OUTBUF_IN_MEMORY,
-            _quiet=True,
-        )
+        waitress_server(make_app(), settings, sock).run()
 
     if settings.workers <= 1:
         serve_one()
