@@ -44,7 +44,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from vkmock.control import prefer
-from vkmock.control.runtime import Shared, span
+from vkmock.control.runtime import OncePerRequest, Shared, checked_version, span
 from vkmock.errors import BadRequest, VkmockError
 from vkmock.jsonio import go_number
 from vkmock.serve.server import connection_socket
@@ -201,8 +201,9 @@ class Chaos:
         return {"latency": s.latency, "fault_rate": float(s.fault_rate), "fault_timeout": s.fault_timeout}
 
     def config(self) -> Config:
-        """The settings in force, parsed once per store version (a change through any worker bumps it)."""
-        version = self.shared.store.sync()
+        """The settings in force, parsed once per store version (a change through any worker bumps it); the
+        version is checked once per request, whoever asks first."""
+        version = checked_version(self.shared.store)
         cached = self._cached
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -377,3 +378,5 @@ def init_app(app: Flask, state: Any) -> None:
     app.before_request(chaos.before_request)
     app.after_request(chaos.after_request)
     app.wsgi_app = FaultMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    # outside the fault middleware: the hooks, the views and the live clock share one version check a request
+    app.wsgi_app = OncePerRequest(app.wsgi_app)  # type: ignore[method-assign]

@@ -4,16 +4,22 @@
 every worker process of a ``--workers N`` server sees a change made through any of them: a write bumps the
 store version, and a reader re-reads the value only when the version has moved. No Flask here.
 
+``checked_version`` is that version as of the current request: inside ``OncePerRequest`` (the WSGI middleware
+around the app) the first caller of a request asks the store (``Store.sync``: with ``--db``, a read of the
+database) and the later ones reuse the answer, unless this process wrote in between; outside a request every
+call asks the store.
+
 ``span`` reads the time spans of the options: ``250ms``, ``1.5s``, ``10s``, ``2m``, ``1h``, ``1d``; a bare
 number is in ``unit`` (seconds unless the option says otherwise).
 """
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from vkmock.serve.store import Store
@@ -34,6 +40,36 @@ def span(text: str | float | int, unit: str = "s") -> float:
     return float(found.group(1)) * _UNITS[found.group(2) or unit]
 
 
+#: the store versions checked during the current request (by ``id`` of the store), set by ``OncePerRequest``
+_CHECKED: contextvars.ContextVar[dict[int, int] | None] = contextvars.ContextVar("vkmock_checked", default=None)
+
+
+def checked_version(store: Store) -> int:
+    """The store's version, asked of the store once per request (see the module's docstring)."""
+    checked = _CHECKED.get()
+    if checked is None:
+        return store.sync()
+    seen = checked.get(id(store))
+    if seen is not None and seen == store.version:  # ``version`` moves (without a check) on this process's writes
+        return seen
+    version = checked[id(store)] = store.sync()
+    return version
+
+
+class OncePerRequest:
+    """WSGI middleware: within one call of the app, ``checked_version`` asks each store once."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        token = _CHECKED.set({})
+        try:
+            return self.app(environ, start_response)
+        finally:
+            _CHECKED.reset(token)
+
+
 class Shared:
     """One JSON value in the store's meta table, cached per store version."""
 
@@ -47,7 +83,7 @@ class Shared:
 
     # the store is called without holding ``_lock``: the store may call ``get`` while it holds its own lock
     def get(self) -> dict[str, Any]:
-        version = self.store.sync()
+        version = checked_version(self.store)
         if version != self._seen:
             raw = self.store.get_meta(self.key)
             value = json.loads(raw) if raw else self._default()

@@ -1,0 +1,93 @@
+"""The store's version is checked once per request, whoever asks (``vkmock.control.runtime.checked_version``).
+
+With ``--db`` a check is a read of the database; the chaos hook, the live clock (once for every key of a live
+list it rebuilds) and ``Shared`` values all ask for it. Inside ``OncePerRequest`` (wrapped around the app) the
+first asks the store and the others reuse the answer, unless this process wrote in between; outside a request
+each call asks the store.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import AUTH, BASE
+from vkmock.app import create_app
+from vkmock.control.runtime import OncePerRequest, Shared, checked_version
+from vkmock.serve import world
+from vkmock.serve.store import Store
+from vkmock.settings import Settings
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per ``Store.sync`` call from now on."""
+    calls: list[int] = []
+    real = Store.sync
+
+    def counted(self: Store, force: bool = False) -> int:
+        calls.append(1)
+        return real(self, force)
+
+    monkeypatch.setattr(Store, "sync", counted)
+    return calls
+
+
+def _store(tmp_path: Path) -> Store:
+    seeded = world.generate_world(42, 3, "2026-11-01T12:00:00Z")
+    return Store(str(tmp_path / "world.sqlite3"), lambda: seeded).open()
+
+
+def test_outside_a_request_every_call_asks_the_store(tmp_path: Path, syncs: list[int]) -> None:
+    store = _store(tmp_path)
+    syncs.clear()
+    for _ in range(3):
+        checked_version(store)
+    assert len(syncs) == 3
+
+
+def test_inside_a_request_the_first_call_asks_and_a_write_of_this_process_asks_again(
+    tmp_path: Path, syncs: list[int]
+) -> None:
+    store = _store(tmp_path)
+    shared = Shared(store, "probe", lambda: {"n": 0})
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(checked_version(store))
+        seen.append(shared.get()["n"])  # Shared reads through the same check
+        shared.set({"n": 1})  # a write in the request moves the version: the next call asks again
+        seen.append(checked_version(store))
+        seen.append(shared.get()["n"])
+        start_response("200 OK", [])
+        return [b""]
+
+    syncs.clear()
+    OncePerRequest(app)({}, lambda *args: None)
+    first, before, after, now = seen
+    assert (before, now) == (0, 1)
+    assert after == first + 1
+    assert len(syncs) == 2  # the first check, and the one after the write (set_meta itself asks none)
+    syncs.clear()
+    checked_version(store)  # the request is over: back to asking every time
+    checked_version(store)
+    assert len(syncs) == 2
+
+
+def test_a_live_list_rebuilt_for_a_new_second_checks_the_database_twice_not_once_per_key(
+    tmp_path: Path, syncs: list[int]
+) -> None:
+    app = create_app(Settings(live=True, flush_interval="0", count=25, db=str(tmp_path / "w.sqlite3")))
+    client = app.test_client()
+    assert client.post("/_vkmock/clock", json={"freeze": True}).status_code == 200
+    for step in range(3):
+        assert client.post("/_vkmock/clock", json={"advance": "1h"}).status_code == 200  # a new second
+        syncs.clear()
+        answer = client.get(BASE + "?from_memory=true", headers=AUTH)
+        assert answer.status_code == 200
+        assert json.loads(answer.data)["count"] == 25
+        # once for the hooks and the clock (the list's 25 keys each read it), once by the store's own list
+        assert len(syncs) == 2, f"step {step}: {len(syncs)} checks"
