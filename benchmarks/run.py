@@ -1,17 +1,26 @@
 """Benchmark ``vkmock serve`` against its floor, scenario by scenario, and check the performance targets.
 
-For every scenario this starts two real servers on free 127.0.0.1 ports:
+For every scenario this starts real servers on free 127.0.0.1 ports:
 
-- ``vkmock serve`` with the scenario's world (``--count``, ``--db`` for writes), and
+- ``vkmock serve`` with the scenario's world (``--count``, ``--db`` for writes);
 - the *floor* (``benchmarks/floor.py``): a minimal Flask app that answers with the very bytes vkmock just
   served, precomputed, under the same WSGI server with the same workers and threads (it is run by
-  ``vkmock.serve.server.run`` itself),
+  ``vkmock.serve.server.run`` itself): vkmock/floor is the cost of vkmock's app;
+- the *plain floor*: the same app under the server's own command line (``python -m waitress``, ``gunicorn``,
+  ``granian``) with the same workers and threads and nothing of vkmock in the process: floor/plain is the cost
+  of vkmock's server set-up, vkmock/plain the whole difference (none for waitress with more than one worker,
+  which plain waitress cannot run);
+- with ``--baseline SRC``, ``vkmock serve`` and the floor again, run from another source tree (``SRC`` is the
+  directory holding its ``vkmock`` package, e.g. a git worktree's ``src``): the "before" of a change;
 
-drives each with the same load for ``--duration`` seconds (after a ``--warmup``), and prints requests per
-second, median and 99th-percentile latency, errors (connection errors and non-2xx answers), the peak resident
-memory of the server's process tree while under load, and the ratio vkmock/floor measured in this run.
-It also times ``vkmock serve`` from start to its first healthy answer, for the default world and for 10,000
-keys, and prints PASS/FAIL for each target.
+drives each in turn with the same load for ``--duration`` seconds (after a ``--warmup``; with ``--repeat N``
+the servers take turns N times and the median run of each is kept), and prints requests per second, median
+and 99th-percentile latency, errors (connection errors, timeouts and non-2xx answers; ``+ N new``: clients
+that connected during the load, one every half second, and got no answer in 5 s), the peak resident memory of
+the server's process tree while under load, its CPU time per request, and the ratios measured in this run.
+The ``-c200`` and ``-c800`` scenarios repeat the 10-key list with 200 and 800 connections. It also times
+``vkmock serve`` from start to its first healthy answer, for the default world and for 10,000 keys, and prints
+PASS/FAIL for each target.
 
 Load generator: ``wrk`` when it is installed (``apt-get install wrk``, ``brew install wrk``); otherwise a
 bundled Python one (asyncio, raw keep-alive sockets, one process per ``--threads``), which is slower than the
@@ -23,6 +32,8 @@ Examples::
     python benchmarks/run.py --duration 5 --scenario list-10 --scenario create-db
     python benchmarks/run.py --server waitress --server gunicorn:2x1 --server gunicorn:2x8 --server granian:2
     python benchmarks/run.py --json results.json --markdown
+    python benchmarks/run.py --server waitress:1x8 --server waitress:1x4 --scenario list-10   # thread counts
+    git worktree add /tmp/before main && python benchmarks/run.py --baseline /tmp/before/src --repeat 3
 
 ``--server NAME[:WORKERS[xTHREADS]]`` picks the WSGI server (repeat it to compare servers in one run);
 without it, vkmock's defaults are used. Every server started is stopped at the end, also on Ctrl-C.
@@ -43,6 +54,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -58,11 +70,13 @@ from vkmock.launch import LISTENING, Launched, LaunchError, launch, serve_comman
 
 HERE = Path(__file__).resolve().parent
 FLOOR = HERE / "floor.py"
+FLOOR_BODIES_ENV = "FLOOR_BODIES"  # floor.plain_app reads its bodies from the file this names
 BASE = "/api/governance/virtual-keys"
 TOKEN = "Bearer vkmock-bench"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-REQUEST_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 10.0  # this script's own probes
+LOAD_TIMEOUT = 5.0  # a request of the load without an answer after this long counts as a timeout
 SERVERS = ("waitress", "gunicorn", "granian")
 
 
@@ -86,7 +100,8 @@ class Scenario:
     serve_args: tuple[str, ...]
     mix: tuple[Req, ...]
     db: bool = False
-    read: bool = True  # the p99 target applies
+    read: bool = True  # the p99 target applies (reads up to 100 keys, at the run's connections)
+    connections: int | None = None  # this many connections instead of --connections
 
     @property
     def static(self) -> bool:
@@ -101,7 +116,7 @@ SCENARIOS: dict[str, Scenario] = {
     for s in (
         Scenario("list-10", "list, 10 keys", ("--count", "10"), (LIST,)),
         Scenario("list-100", "list, 100 keys", ("--count", "100"), (LIST,)),
-        Scenario("list-1000", "list, 1,000 keys", ("--count", "1000"), (LIST,)),
+        Scenario("list-1000", "list, 1,000 keys", ("--count", "1000"), (LIST,), read=False),
         Scenario(
             "list-memory",
             "list, 10 keys, from_memory=true",
@@ -120,8 +135,14 @@ SCENARIOS: dict[str, Scenario] = {
             db=True,
             read=False,
         ),
+        Scenario("list-10-c200", "list, 10 keys, 200 connections", ("--count", "10"), (LIST,), read=False,
+                 connections=200),
+        Scenario("list-10-c800", "list, 10 keys, 800 connections", ("--count", "10"), (LIST,), read=False,
+                 connections=800),
     )
 }
+#: the high-concurrency scenarios, each against the one at --connections
+CONCURRENCY = {"list-10-c200": "list-10", "list-10-c800": "list-10"}
 
 
 def _fill(template: str, vk_id: str, token: str) -> str:
@@ -273,6 +294,47 @@ class UsageSampler:
             self.cpu_seconds = cpu - self._cpu_start
 
 
+class Newcomers:
+    """While the load runs, a new client connects every ``interval`` seconds (from the first second on: the
+    load's own connections open at its start) and asks for the list once: the slowest first answer, and how
+    many got none within ``LOAD_TIMEOUT``. A load generator's own count misses a server that never takes some
+    of its connections (waitress's own limit is 100 open connections: the 101st waits in the listen queue
+    until another leaves, and wrk reports no error for it); a newcomer meets the same fate and is counted."""
+
+    def __init__(self, port: int, interval: float = 0.5) -> None:
+        self.port = port
+        self.interval = interval
+        self.slowest_ms: float | None = None
+        self.unanswered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if self._stop.wait(1.0):
+            return
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                status, _ = call(self.port, "GET", BASE, timeout=LOAD_TIMEOUT)
+                answered = 200 <= status < 300
+            except (OSError, http.client.HTTPException):
+                answered = False
+            if answered:
+                took = (time.perf_counter() - started) * 1000
+                self.slowest_ms = max(self.slowest_ms or 0.0, took)
+            else:
+                self.unanswered += 1
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Newcomers:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=LOAD_TIMEOUT + 5)
+
+
 class Servers:
     """Every server this run started; ``stop_all`` is called on the way out, whatever happens."""
 
@@ -280,11 +342,22 @@ class Servers:
         self.workdir = workdir
         self.running: list[Launched] = []
 
-    def start(self, name: str, command: list[str], ready: str, health: str) -> Launched:
-        """Start ``command`` until ``GET health`` answers 200 on the port printed after ``ready``."""
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        ready: str,
+        health: str,
+        *,
+        env: dict[str, str] | None = None,
+        listening: str | None = None,
+    ) -> Launched:
+        """Start ``command`` until ``GET health`` answers 200 on the port printed after ``ready`` (or captured
+        by the pattern ``listening``); ``env`` is added to the clean environment."""
         log = self.workdir / f"{name}-{len(self.running)}.log"
         try:
-            server = launch(command, log, env=_clean_env(), listening=ready + LISTENING, health=health,
+            server = launch(command, log, env={**_clean_env(), **(env or {})},
+                            listening=listening or ready + LISTENING, health=health,
                             headers={"Authorization": TOKEN}, timeout=START_TIMEOUT)
         except LaunchError as exc:
             raise RuntimeError(f"{name}: {exc}") from None
@@ -323,6 +396,29 @@ def vkmock_command(config: ServerConfig, extra: Sequence[str]) -> list[str]:
     return serve_command(*config.cli_args(), *extra)
 
 
+def free_port() -> int:
+    """A port free on 127.0.0.1 just now, for a server that cannot report the one it picked."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def plain_floor_command(server: str, workers: int, threads: int, port: int) -> list[str] | None:
+    """The floor app under ``server``'s own command line, as its documentation runs it; ``None`` where that
+    server cannot run this shape (plain waitress has one process)."""
+    if server == "waitress":
+        if workers > 1:
+            return None
+        return [sys.executable, "-m", "waitress", "--host=127.0.0.1", f"--port={port}", f"--threads={threads}",
+                "--call", "floor:plain_app"]
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                "--threads", str(threads), "--worker-class", "gthread" if threads > 1 else "sync",
+                "--no-control-socket", "floor:plain_app()"]
+    return [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--blocking-threads", str(threads), "--factory", "floor:plain_app"]
+
+
 # ---- load: wrk ---------------------------------------------------------------------------------------------
 
 
@@ -336,6 +432,8 @@ class Load:
     rss_mb: float = 0.0
     cpu_us: float | None = None  # the server's CPU time per request (all its processes), in microseconds
     error_detail: dict[str, int] = field(default_factory=dict)
+    newcomer_ms: float | None = None  # the slowest first answer to a client connecting during the load
+    newcomers_unanswered: int = 0  # clients connecting during the load that got no answer in LOAD_TIMEOUT
 
     @property
     def rps(self) -> float:
@@ -431,7 +529,7 @@ def run_wrk(
         "-d",
         f"{max(1, round(seconds))}s",
         "--timeout",
-        f"{REQUEST_TIMEOUT:.0f}s",
+        f"{LOAD_TIMEOUT:.0f}s",
         "-s",
         str(script),
         f"http://127.0.0.1:{port}{path}",
@@ -513,11 +611,11 @@ async def _connection(
         try:
             if writer is None:
                 reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection("127.0.0.1", port), REQUEST_TIMEOUT
+                    asyncio.open_connection("127.0.0.1", port), LOAD_TIMEOUT
                 )
             assert reader is not None and writer is not None
             started = time.perf_counter()
-            status, keep = await asyncio.wait_for(_one_request(reader, writer, payload), REQUEST_TIMEOUT)
+            status, keep = await asyncio.wait_for(_one_request(reader, writer, payload), LOAD_TIMEOUT)
             latencies.append(time.perf_counter() - started)
             if not 200 <= status < 300:
                 errors["status"] = errors.get("status", 0) + 1
@@ -644,20 +742,53 @@ class Outcome:
     body_bytes: int
     vkmock: Load
     floor: Load
+    plain: Load | None = None  # the floor app under the server's own command line
+    before: Load | None = None  # vkmock from --baseline
+    floor_before: Load | None = None  # the floor under --baseline's server code
+    connections: int = 0
+
+    @staticmethod
+    def _over(top: Load | None, bottom: Load | None) -> float | None:
+        return top.rps / bottom.rps if top is not None and bottom is not None and bottom.rps else None
 
     @property
     def ratio(self) -> float:
         return self.vkmock.rps / self.floor.rps if self.floor.rps else 0.0
 
+    @property
+    def ratio_plain(self) -> float | None:
+        return self._over(self.vkmock, self.plain)
+
+    @property
+    def floor_plain(self) -> float | None:
+        return self._over(self.floor, self.plain)
+
+    @property
+    def ratio_before(self) -> float | None:
+        return self._over(self.vkmock, self.before)
+
     def to_json(self) -> dict[str, Any]:
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        def load(value: Load | None) -> dict[str, Any] | None:
+            return None if value is None else value.to_json()
+
         return {
             "scenario": self.scenario,
             "title": self.title,
             "server": self.server,
+            "connections": self.connections,
             "body_bytes": self.body_bytes,
             "vkmock": self.vkmock.to_json(),
             "floor": self.floor.to_json(),
+            "plain": load(self.plain),
+            "before": load(self.before),
+            "floor_before": load(self.floor_before),
             "ratio": round(self.ratio, 3),
+            "ratio_plain": rounded(self.ratio_plain),
+            "floor_plain": rounded(self.floor_plain),
+            "ratio_before": rounded(self.ratio_before),
         }
 
 
@@ -669,6 +800,7 @@ class Options:
     threads: int
     repeat: int
     generator: str  # "wrk" or "python"
+    baseline: Path | None = None  # the source tree of the "before" vkmock (its vkmock package's parent)
 
 
 def _probe(port: int, method: str, path: str, body: str | None) -> bytes:
@@ -681,16 +813,19 @@ def _probe(port: int, method: str, path: str, body: str | None) -> bytes:
 def _measure(
     port: int, pgid: int, scenario: Scenario, ids: Sequence[str], tag: str, opts: Options, workdir: Path
 ) -> Load:
+    connections = scenario.connections or opts.connections
+
     def drive(seconds: float, run_tag: str) -> Load:
         if opts.generator == "wrk":
-            return run_wrk(port, scenario, ids, run_tag, seconds, opts.connections, opts.threads, workdir)
-        return run_python(port, scenario, ids, run_tag, seconds, opts.connections, opts.threads)
+            return run_wrk(port, scenario, ids, run_tag, seconds, connections, opts.threads, workdir)
+        return run_python(port, scenario, ids, run_tag, seconds, connections, opts.threads)
 
     if opts.warmup > 0:
         drive(opts.warmup, f"{tag}w")
-    with UsageSampler(pgid) as usage:
+    with UsageSampler(pgid) as usage, Newcomers(port) as newcomers:
         load = drive(opts.duration, tag)
     load.rss_mb = usage.peak / 2**20
+    load.newcomer_ms, load.newcomers_unanswered = newcomers.slowest_ms, newcomers.unanswered
     if usage.cpu_seconds is not None and load.requests:
         load.cpu_us = usage.cpu_seconds / load.requests * 1e6
     return load
@@ -703,11 +838,23 @@ def _median_run(loads: list[Load]) -> Load:
 def run_scenario(
     scenario: Scenario, config: ServerConfig, opts: Options, servers: Servers, workdir: Path, index: int
 ) -> Outcome:
-    extra = list(scenario.serve_args)
-    if scenario.db:
-        extra += ["--db", str(workdir / f"{scenario.name}-{index}.sqlite3"), "--reset-on-start"]
-    vk = servers.start("vkmock", vkmock_command(config, extra), "serving .*", "/_vkmock/health")
+    def extra_args(tag: str) -> list[str]:
+        extra = list(scenario.serve_args)
+        if scenario.db:
+            extra += ["--db", str(workdir / f"{scenario.name}-{index}{tag}.sqlite3"), "--reset-on-start"]
+        return extra
+
+    baseline_env = {"PYTHONPATH": str(opts.baseline)} if opts.baseline else None
+    started: dict[str, Launched] = {}
     try:
+        vk = started["vkmock"] = servers.start(
+            "vkmock", vkmock_command(config, extra_args("")), "serving .*", "/_vkmock/health"
+        )
+        if baseline_env:
+            started["before"] = servers.start(
+                "vkmock-before", vkmock_command(config, extra_args("-before")), "serving .*", "/_vkmock/health",
+                env=baseline_env,
+            )
         listed = json.loads(_probe(vk.port, "GET", BASE, None))
         ids = [key["id"] for key in listed["virtual_keys"]]
         bodies: dict[str, bytes] = {}
@@ -725,46 +872,47 @@ def run_scenario(
             files[method] = str(path)
         mapping = workdir / f"{scenario.name}-{index}-bodies.json"
         mapping.write_text(json.dumps(files))
-        floor = servers.start(
-            "floor",
-            [
-                sys.executable,
-                str(FLOOR),
-                str(mapping),
-                "--server",
-                server,
-                "--workers",
-                str(workers),
-                "--threads",
-                str(threads),
-                "--port",
-                "0",
-            ],
-            "floor: serving",
-            BASE,
-        )
-        try:
-            vk_loads: list[Load] = []
-            floor_loads: list[Load] = []
-            for rep in range(opts.repeat):
-                floor_loads.append(
-                    _measure(floor.port, floor.process.pid, scenario, ids, f"f{index}r{rep}", opts, workdir)
+        floor_command = [sys.executable, str(FLOOR), str(mapping), "--server", server, "--workers", str(workers),
+                         "--threads", str(threads), "--port", "0"]
+        started["floor"] = servers.start("floor", floor_command, "floor: serving", BASE)
+        if baseline_env:
+            started["floor_before"] = servers.start(
+                "floor-before", floor_command, "floor: serving", BASE, env=baseline_env
+            )
+        port = free_port()
+        plain = plain_floor_command(server, workers, threads, port)
+        if plain is not None:
+            path_env = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+            started["plain"] = servers.start(
+                "plain", plain, "", BASE, env={"PYTHONPATH": path_env, FLOOR_BODIES_ENV: str(mapping)},
+                listening=rf"http://127\.0\.0\.1:({port})\b",
+            )
+        # the servers take turns, the floors first: a slow minute on the shared machine hits all of them
+        order = [name for name in ("plain", "floor_before", "floor", "before", "vkmock") if name in started]
+        loads: dict[str, list[Load]] = {name: [] for name in order}
+        for rep in range(opts.repeat):
+            for name in order:
+                launched = started[name]
+                loads[name].append(
+                    _measure(launched.port, launched.process.pid, scenario, ids, f"{name}{index}r{rep}", opts,
+                             workdir)
                 )
-                vk_loads.append(
-                    _measure(vk.port, vk.process.pid, scenario, ids, f"v{index}r{rep}", opts, workdir)
-                )
-        finally:
-            servers.stop(floor)
     finally:
-        servers.stop(vk)
+        for launched in started.values():
+            servers.stop(launched)
     main_body = bodies.get("GET") or next(iter(bodies.values()))
+    median = {name: _median_run(runs) for name, runs in loads.items()}
     return Outcome(
         scenario.name,
         scenario.title,
         config.label,
         len(main_body),
-        _median_run(vk_loads),
-        _median_run(floor_loads),
+        median["vkmock"],
+        median["floor"],
+        plain=median.get("plain"),
+        before=median.get("before"),
+        floor_before=median.get("floor_before"),
+        connections=scenario.connections or opts.connections,
     )
 
 
@@ -823,6 +971,20 @@ def check_targets(outcomes: list[Outcome], startup: dict[str, dict[str, float]])
             lambda o: f"{o.ratio:.0%} of the floor",
         )
         add(
+            "list of 10 keys >= 90% of the plain floor (the server's own command line)",
+            "list-10",
+            lambda o: o.ratio_plain is not None and o.ratio_plain >= 0.90,
+            lambda o: "no plain floor for this server shape" if o.plain is None
+            else f"{o.ratio_plain:.0%} of the plain floor ({o.vkmock.rps:,.0f} / {o.plain.rps:,.0f} req/s)",
+        )
+        add(
+            "the floor under vkmock's server code >= 90% of the plain floor (list of 10 keys)",
+            "list-10",
+            lambda o: o.floor_plain is not None and o.floor_plain >= 0.90,
+            lambda o: "no plain floor for this server shape" if o.plain is None
+            else f"{o.floor_plain:.0%} ({o.floor.rps:,.0f} / {o.plain.rps:,.0f} req/s)",
+        )
+        add(
             "list of 10 keys >= 3,000 req/s",
             "list-10",
             lambda o: o.vkmock.rps >= 3000,
@@ -841,18 +1003,36 @@ def check_targets(outcomes: list[Outcome], startup: dict[str, dict[str, float]])
             lambda o: f"{o.vkmock.rps:,.0f} writes/s, {o.vkmock.errors} errors",
         )
         reads = [o for o in got.values() if SCENARIOS[o.scenario].read]
+        p99_name = "p99 < 50 ms on every read up to 100 keys, at --connections"
         if reads:
             worst = max(reads, key=lambda o: o.vkmock.p99_ms)
             targets.append(
                 Target(
-                    "p99 < 50 ms on every read scenario",
+                    p99_name,
                     server,
                     worst.vkmock.p99_ms < 50,
                     f"worst {worst.vkmock.p99_ms:.1f} ms ({worst.scenario})",
                 )
             )
         else:
-            targets.append(Target("p99 < 50 ms on every read scenario", server, None, "not run"))
+            targets.append(Target(p99_name, server, None, "not run"))
+        for busy, calm in CONCURRENCY.items():
+            crowd = SCENARIOS[busy].connections
+            name = f"{crowd} connections: no timeout, every new client answered, >= 80% of the req/s at --connections"
+            if busy in got and calm in got:
+                o, base = got[busy], got[calm]
+                share = o.vkmock.rps / base.vkmock.rps if base.vkmock.rps else 0.0
+                timeouts = o.vkmock.error_detail.get("timeout", 0)
+                unanswered = o.vkmock.newcomers_unanswered
+                slowest = o.vkmock.newcomer_ms
+                targets.append(Target(
+                    name, server, timeouts == 0 and unanswered == 0 and share >= 0.8,
+                    f"{o.vkmock.rps:,.0f} req/s, {share:.0%} of {base.vkmock.rps:,.0f} at {base.connections}; "
+                    f"{timeouts} timeouts; {unanswered} new clients unanswered (slowest first answer "
+                    f"{'-' if slowest is None else f'{slowest:,.0f} ms'}); p99 {o.vkmock.p99_ms:,.0f} ms",
+                ))
+            else:
+                targets.append(Target(name, server, None, "not run"))
         add(
             "RSS < 100 MB, default world under load",
             "list-default",
@@ -869,6 +1049,30 @@ def check_targets(outcomes: list[Outcome], startup: dict[str, dict[str, float]])
                     f"{seconds:.2f} s to healthy",
                 )
             )
+    targets += _thread_targets(outcomes)
+    return targets
+
+
+def _shape(label: str) -> tuple[str, int, int] | None:
+    found = re.match(r"(\w+)(?: \w+)? (\d+)x(\d+)", label)
+    return (found.group(1), int(found.group(2)), int(found.group(3))) if found else None
+
+
+def _thread_targets(outcomes: list[Outcome]) -> list[Target]:
+    """With the same server and workers run at 8 and at 4 threads: the list of 10 keys must not slow down."""
+    lists = {shape: o for o in outcomes if o.scenario == "list-10" and (shape := _shape(o.server))}
+    targets = []
+    for (server, workers, threads), eight in sorted(lists.items()):
+        four = lists.get((server, workers, 4))
+        if threads != 8 or four is None:
+            continue
+        share = four.vkmock.rps / eight.vkmock.rps if eight.vkmock.rps else 0.0
+        targets.append(Target(
+            "4 threads >= 90% of 8 threads' req/s (list of 10 keys)", f"{server} {workers}x8 vs {workers}x4",
+            share >= 0.9,
+            f"{four.vkmock.rps:,.0f} / {eight.vkmock.rps:,.0f} req/s ({share:.0%}); p99 {four.vkmock.p99_ms:.1f} / "
+            f"{eight.vkmock.p99_ms:.1f} ms",
+        ))
     return targets
 
 
@@ -913,55 +1117,110 @@ HEADER = [
     "RSS MB",
     "CPU us/req",
     "floor req/s",
-    "p50 ms",
+    "p99 ms",
+    "err",
+    "CPU us/req",
+    "plain req/s",
     "p99 ms",
     "err",
     "CPU us/req",
     "vkmock/floor",
+    "vkmock/plain",
+    "floor/plain",
 ]
+BEFORE_HEADER = ["before req/s", "p99 ms", "err", "floor before req/s", "vkmock/before", "floor before/plain"]
 
 
-def _cpu(load: Load) -> str:
-    return f"{load.cpu_us:,.0f}" if load.cpu_us is not None else "-"
+def _cpu(load: Load | None) -> str:
+    return f"{load.cpu_us:,.0f}" if load is not None and load.cpu_us is not None else "-"
+
+
+def _err(load: Load | None) -> str:
+    """Errors (timeouts included), and the new clients left unanswered during the load when there were any."""
+    if load is None:
+        return "-"
+    return f"{load.errors} + {load.newcomers_unanswered} new" if load.newcomers_unanswered else str(load.errors)
+
+
+def _rps(load: Load | None) -> str:
+    return f"{load.rps:,.0f}" if load is not None else "-"
+
+
+def _p99(load: Load | None) -> str:
+    return f"{load.p99_ms:.1f}" if load is not None else "-"
+
+
+def _times(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def _with_before(outcomes: list[Outcome]) -> bool:
+    return any(o.before is not None for o in outcomes)
+
+
+def table_header(outcomes: list[Outcome]) -> list[str]:
+    return HEADER + (BEFORE_HEADER if _with_before(outcomes) else [])
 
 
 def table_rows(outcomes: list[Outcome]) -> list[list[str]]:
     rows = []
+    before = _with_before(outcomes)
     for o in outcomes:
-        v, f = o.vkmock, o.floor
+        v, f, p = o.vkmock, o.floor, o.plain
         size = f"{o.body_bytes / 1024:,.1f} KB" if o.body_bytes >= 1024 else f"{o.body_bytes} B"
-        rows.append(
-            [
-                o.title,
-                o.server,
-                size,
-                f"{v.rps:,.0f}",
-                f"{v.p50_ms:.1f}",
-                f"{v.p99_ms:.1f}",
-                str(v.errors),
-                f"{v.rss_mb:.0f}",
-                _cpu(v),
-                f"{f.rps:,.0f}",
-                f"{f.p50_ms:.1f}",
-                f"{f.p99_ms:.1f}",
-                str(f.errors),
-                _cpu(f),
-                f"{o.ratio:.2f}",
-            ]
-        )
+        row = [
+            o.title,
+            o.server,
+            size,
+            _rps(v),
+            f"{v.p50_ms:.1f}",
+            _p99(v),
+            _err(v),
+            f"{v.rss_mb:.0f}",
+            _cpu(v),
+            _rps(f),
+            _p99(f),
+            _err(f),
+            _cpu(f),
+            _rps(p),
+            _p99(p),
+            _err(p),
+            _cpu(p),
+            f"{o.ratio:.2f}",
+            _times(o.ratio_plain),
+            _times(o.floor_plain),
+        ]
+        if before:
+            row += [_rps(o.before), _p99(o.before), _err(o.before), _rps(o.floor_before), _times(o.ratio_before),
+                    _times(Outcome._over(o.floor_before, p))]
+        rows.append(row)
     return rows
+
+
+def error_lines(outcomes: list[Outcome]) -> list[str]:
+    """One line per server and scenario that had errors, with their kinds (wrk's: connect, read, write,
+    status, timeout)."""
+    lines = []
+    for o in outcomes:
+        for name, load in (("vkmock", o.vkmock), ("floor", o.floor), ("plain", o.plain), ("before", o.before),
+                           ("floor before", o.floor_before)):
+            if load is not None and load.error_detail:
+                kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(load.error_detail.items()))
+                lines.append(f"  [{o.server}] {o.scenario}, {name}: {kinds}")
+    return lines
 
 
 def print_table(outcomes: list[Outcome], markdown: bool) -> None:
     rows = table_rows(outcomes)
+    header = table_header(outcomes)
     if markdown:
-        print("| " + " | ".join(HEADER) + " |")
-        print("|" + "|".join(["---", "---"] + ["---:"] * (len(HEADER) - 2)) + "|")
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|")
         for row in rows:
             print("| " + " | ".join(row) + " |")
         return
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
-    print(_row(HEADER, widths))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print(_row(header, widths))
     print(_row(["-" * w for w in widths], widths))
     for row in rows:
         print(_row(row, widths))
@@ -1024,6 +1283,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="Load generator: wrk (apt-get install wrk / brew install wrk) or the bundled Python "
         "one; auto picks wrk when installed. [auto]",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="SRC",
+        help="Also run vkmock and the floor from this source tree (the directory holding its vkmock package, "
+        "e.g. a git worktree's src) in the same turns: the 'before' columns.",
+    )
     parser.add_argument("--no-startup", action="store_true", help="Skip the start-up time measurements.")
     parser.add_argument(
         "--json", metavar="FILE", help="Also write the results as JSON to FILE ('-': stdout only)."
@@ -1039,6 +1305,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be positive")
     if args.warmup < 0 or args.duration > 600 or args.warmup > 60 or args.repeat > 10:
         parser.error("keep --duration <= 600, 0 <= --warmup <= 60 and --repeat <= 10")
+    if args.baseline is not None and not (args.baseline / "vkmock" / "__init__.py").is_file():
+        parser.error(f"--baseline {args.baseline}: no vkmock package there (give the directory that holds it)")
     try:
         args.configs = [ServerConfig.parse(s, args.workers, args.server_threads) for s in args.server] or [
             ServerConfig(None, args.workers, args.server_threads)
@@ -1057,6 +1325,10 @@ def print_report(
 ) -> None:
     print()
     print_table(outcomes, markdown)
+    errors = error_lines(outcomes)
+    if errors:
+        print("\nerrors by kind:")
+        print("\n".join(errors))
     print()
     for server, times in startup.items():
         print(
@@ -1078,7 +1350,12 @@ def print_report(
 
 def _load(data: dict[str, Any]) -> Load:
     fields = {k: data[k] for k in ("requests", "seconds", "p50_ms", "p99_ms", "errors", "rss_mb")}
-    return Load(**fields, cpu_us=data.get("cpu_us"), error_detail=data.get("error_detail") or {})
+    return Load(**fields, cpu_us=data.get("cpu_us"), error_detail=data.get("error_detail") or {},
+                newcomer_ms=data.get("newcomer_ms"), newcomers_unanswered=data.get("newcomers_unanswered", 0))
+
+
+def _maybe_load(data: dict[str, Any] | None) -> Load | None:
+    return _load(data) if data else None
 
 
 def reprint(path: Path, markdown: bool) -> int:
@@ -1086,7 +1363,9 @@ def reprint(path: Path, markdown: bool) -> int:
     report = json.loads(path.read_text())
     outcomes = [
         Outcome(
-            r["scenario"], r["title"], r["server"], r["body_bytes"], _load(r["vkmock"]), _load(r["floor"])
+            r["scenario"], r["title"], r["server"], r["body_bytes"], _load(r["vkmock"]), _load(r["floor"]),
+            plain=_maybe_load(r.get("plain")), before=_maybe_load(r.get("before")),
+            floor_before=_maybe_load(r.get("floor_before")), connections=r.get("connections", 0),
         )
         for r in report["results"]
     ]
@@ -1118,7 +1397,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    opts = Options(args.duration, args.warmup, args.connections, args.threads, args.repeat, generator)
+    opts = Options(args.duration, args.warmup, args.connections, args.threads, args.repeat, generator,
+                   args.baseline.resolve() if args.baseline else None)
     scenarios = [SCENARIOS[name] for name in (args.scenario or SCENARIOS)]
     quiet = args.json == "-"
     out = sys.stderr if quiet else sys.stdout
@@ -1126,7 +1406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     label = (
         "wrk" if generator == "wrk" else "bundled Python generator (fallback: wrk not used; slower than wrk)"
     )
-    per_run = (opts.warmup + opts.duration) * opts.repeat * 2 + 4
+    per_run = (opts.warmup + opts.duration) * opts.repeat * (5 if opts.baseline else 3) + 6
     estimate = len(scenarios) * len(args.configs) * per_run + (
         0 if args.no_startup else 25 * len(args.configs)
     )
@@ -1179,10 +1459,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         continue
                     outcomes.append(outcome)
                     v = outcome.vkmock
+                    plain = (
+                        f", plain floor {outcome.plain.rps:,.0f} req/s (vkmock/plain {outcome.ratio_plain:.2f}, "
+                        f"floor/plain {outcome.floor_plain:.2f})" if outcome.plain is not None else ""
+                    )
+                    before = (
+                        f", before {outcome.before.rps:,.0f} req/s (p99 {outcome.before.p99_ms:.1f} ms, "
+                        f"{outcome.before.errors} errors)" if outcome.before is not None else ""
+                    )
                     print(
                         f"[{config.label}] {scenario.name}: vkmock {v.rps:,.0f} req/s "
                         f"(p99 {v.p99_ms:.1f} ms, {v.errors} errors), floor {outcome.floor.rps:,.0f} req/s, "
-                        f"ratio {outcome.ratio:.2f}",
+                        f"ratio {outcome.ratio:.2f}{plain}{before}; load average {os.getloadavg()[0]:.1f}",
                         file=out,
                         flush=True,
                     )
@@ -1192,6 +1480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         finally:
             servers.stop_all()
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     targets = check_targets(outcomes, startup)
     if not quiet:
         print_report(outcomes, startup, targets, args.markdown, generator)
@@ -1199,7 +1488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = {
             "machine": info,
             "load_generator": generator,
-            "options": asdict(opts),
+            "options": {**asdict(opts), "baseline": str(opts.baseline) if opts.baseline else None},
             "results": [o.to_json() for o in outcomes],
             "startup_seconds": startup,
             "targets": [asdict(t) for t in targets],
