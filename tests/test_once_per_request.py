@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from conftest import AUTH, BASE
-from vkmock.app import create_app
+from vkmock.app import build_store, create_app
 from vkmock.control.runtime import OncePerRequest, Shared, checked_version
-from vkmock.serve import world
 from vkmock.serve.store import Store
 from vkmock.settings import Settings
 
@@ -37,8 +36,7 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def _store(tmp_path: Path) -> Store:
-    seeded = world.generate_world(42, 3, "2026-11-01T12:00:00Z")
-    return Store(str(tmp_path / "world.sqlite3"), lambda: seeded).open()
+    return build_store(Settings(count=3, db=str(tmp_path / "world.sqlite3")), None)
 
 
 def test_outside_a_request_every_call_asks_the_store(tmp_path: Path, syncs: list[int]) -> None:
@@ -77,17 +75,26 @@ def test_inside_a_request_the_first_call_asks_and_a_write_of_this_process_asks_a
     assert len(syncs) == 2
 
 
-def test_a_live_list_rebuilt_for_a_new_second_checks_the_database_twice_not_once_per_key(
-    tmp_path: Path, syncs: list[int]
-) -> None:
-    app = create_app(Settings(live=True, flush_interval="0", count=25, db=str(tmp_path / "w.sqlite3")))
+def _checks_per_live_list(tmp_path: Path, count: int, syncs: list[int]) -> list[int]:
+    """The version checks of a ``from_memory`` list on a ``--live`` world with ``--db``, each rebuilt for a new
+    virtual second (every key's counters are recomputed: the live clock is read once per key)."""
+    app = create_app(Settings(live=True, flush_interval="0", count=count, db=str(tmp_path / f"w{count}.sqlite3")))
     client = app.test_client()
     assert client.post("/_vkmock/clock", json={"freeze": True}).status_code == 200
-    for step in range(3):
-        assert client.post("/_vkmock/clock", json={"advance": "1h"}).status_code == 200  # a new second
+    checks = []
+    for _ in range(3):
+        assert client.post("/_vkmock/clock", json={"advance": "1h"}).status_code == 200
         syncs.clear()
         answer = client.get(BASE + "?from_memory=true", headers=AUTH)
         assert answer.status_code == 200
-        assert json.loads(answer.data)["count"] == 25
-        # once for the hooks and the clock (the list's 25 keys each read it), once by the store's own list
-        assert len(syncs) == 2, f"step {step}: {len(syncs)} checks"
+        assert json.loads(answer.data)["count"] == count
+        checks.append(len(syncs))
+    return checks
+
+
+def test_a_rebuilt_live_list_checks_the_database_as_often_for_25_keys_as_for_2(
+    tmp_path: Path, syncs: list[int]
+) -> None:
+    many, few = _checks_per_live_list(tmp_path, 25, syncs), _checks_per_live_list(tmp_path, 2, syncs)
+    assert many == few  # once for the hooks and the clock, plus the store's own, whatever the number of keys
+    assert max(many) <= 3
