@@ -251,11 +251,11 @@ class Chaos:
             return config.latency.sample(self.rng)
 
     def before_request(self) -> None:
-        if not prefer.applies():
-            return
         config = self.config()
         if config.quiet and not prefer.asked(request.environ):
-            return  # no latency, no fault rate and no preferences: nothing to do
+            return  # no latency, no fault rate and no preferences: nothing to do, whatever the route
+        if not prefer.applies():
+            return
         prefs = prefer.preferences()  # a malformed Prefer is a 400 here, after authentication
         if prefs.fault in ("reset", "timeout") and connection_socket(request.environ) is None:
             raise BadRequest(
