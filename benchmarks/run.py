@@ -887,11 +887,12 @@ def run_scenario(
                 "plain", plain, "", BASE, env={"PYTHONPATH": path_env, FLOOR_BODIES_ENV: str(mapping)},
                 listening=rf"http://127\.0\.0\.1:({port})\b",
             )
-        # the servers take turns, the floors first: a slow minute on the shared machine hits all of them
+        # the servers take turns, so that a slow minute on a shared machine hits all of them; each turn starts
+        # one further along, so that none always goes first
         order = [name for name in ("plain", "floor_before", "floor", "before", "vkmock") if name in started]
         loads: dict[str, list[Load]] = {name: [] for name in order}
         for rep in range(opts.repeat):
-            for name in order:
+            for name in order[rep % len(order):] + order[: rep % len(order)]:
                 launched = started[name]
                 loads[name].append(
                     _measure(launched.port, launched.process.pid, scenario, ids, f"{name}{index}r{rep}", opts,
