@@ -215,6 +215,9 @@ def run_gunicorn(make_app: Callable[[], Flask], settings: Settings, sock: socket
             self.cfg.set("accesslog", None)
             self.cfg.set("loglevel", "warning")
             self.cfg.set("timeout", 60)
+            # no shared control socket: every gunicorn on the machine would use the same default path
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self) -> Flask:
             return make_app()
