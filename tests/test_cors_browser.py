@@ -100,6 +100,20 @@ def test_a_preflight_from_another_origin_is_403(client: Any, origin: str) -> Non
     assert ordinary.status_code == 200 and "Access-Control-Allow-Origin" not in ordinary.headers
 
 
+def test_the_403_lists_every_origin_that_is_allowed() -> None:
+    client = create_app(Settings(cors_origins=("https://app.example.com", "https://*.corp.example"))).test_client()
+    message = json.loads(preflight(client, "http://evil.example").data)["error"]["message"]
+    assert message == (
+        "CORS: origin http://evil.example is not allowed (allowed: http(s)://localhost[:port], "
+        "http(s)://127.0.0.1[:port], http(s)://0.0.0.0[:port], http(s)://[::1][:port], https://app.example.com, "
+        "https://*.corp.example; "
+        "add it with --cors-origin)"
+    )
+    for origin in ("https://localhost:8443", "http://[::1]:4200", "https://127.0.0.1", "http://0.0.0.0:3000",
+                   "https://a.corp.example"):
+        assert preflight(client, origin).status_code == 204, origin  # each one the message names passes
+
+
 def test_configured_origins_exact_glob_and_any() -> None:
     client = create_app(
         Settings(cors_origins=("https://app.example.com", "https://*.corp.example"))
@@ -144,6 +158,7 @@ def test_preflights_reach_admin_routes_and_private_network_requests(client: Any)
     assert plain.status_code == 200 and "GET" in plain.headers["Allow"]
 
 
+@pytest.mark.slow
 def test_a_bad_cors_origin_option_is_refused() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "vkmock", "serve", "--port", "0", "--cors-origin", "example.com/x"],
@@ -230,6 +245,7 @@ def browse(url: str, profile: Path) -> dict[str, Any]:
     return loaded
 
 
+@pytest.mark.slow
 def test_a_frontend_on_another_origin_creates_and_lists_keys_in_a_real_browser(
     serve: Any, page_server: int, tmp_path: Path
 ) -> None:

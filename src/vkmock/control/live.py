@@ -372,6 +372,7 @@ class Live:
         with self.lock:
             self.store.reset(world)
             self.clock.change(rewind=True)
+            self.last_flush = None  # as at start: the rewound clock has not flushed yet
 
     def control(self, body: Any) -> dict[str, Any]:
         """Apply a ``POST /_vkmock/clock`` body: any of ``freeze``, ``advance``, ``speed``, ``flush``."""

@@ -15,9 +15,9 @@ Rules:
   preference vkmock does not know, a malformed value, a status the operation does not declare or an unknown
   example or scenario is refused with 400 and a message that lists the allowed values. RFC 7240's own
   preferences (``return``, ``respond-async``, ``wait``, ``handling``) are accepted and ignored.
-- Query parameters are read only for the names above (``__code`` ... ``__fault``); any other parameter,
-  ``__*`` or not, is ignored as upstream ignores parameters it does not know, so the real routes
-  (``from_memory``) keep working.
+- Every query parameter that starts with ``__`` is a preference: an unknown one (``?__cod=500``) is a 400
+  like an unknown ``Prefer`` preference. Parameters without ``__`` are upstream's: those it does not know are
+  ignored, as upstream ignores them, so the real routes (``from_memory``) keep working.
 - ``code``/``example``, ``dynamic`` and ``scenario`` exclude one another; ``delay`` and ``fault`` go with any.
 - No preference changes state. ``dynamic=true`` and ``scenario=NAME`` on a write are dry runs: the body is
   checked by the same rules (a bad body still gets its 400), the answer is what the write would answer
@@ -29,6 +29,7 @@ Rules:
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import json
@@ -47,7 +48,7 @@ from vkmock.bifrost.v1_4 import rules
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import parse_ts, ts_micros
-from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
+from vkmock.errors import FAILED, UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
 from vkmock.jsonio import go_dumps, go_dumps_str
 from vkmock.serve import fixtures
 from vkmock.serve.http import JSON, DryRun, read_body, state
@@ -118,10 +119,12 @@ def _collect() -> dict[str, str]:
         if name in IGNORED:
             return
         if name not in KNOWN:
+            close = difflib.get_close_matches(name, KNOWN, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
             raise _bad(
                 name,
                 value,
-                f"unknown preference ({origin}); vkmock understands {', '.join(KNOWN)} "
+                f"unknown preference ({origin}){hint}; vkmock understands {', '.join(KNOWN)} "
                 f"and ignores RFC 7240's {', '.join(IGNORED)}",
             )
         if name in found and found[name] != value:
@@ -143,8 +146,8 @@ def _collect() -> dict[str, str]:
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             add(matched.group(1), value, "Prefer header")
     for key in request.args:
-        # only the known names: any other query parameter is ignored, as upstream ignores unknown parameters
-        if key.startswith(QUERY_PREFIX) and key[len(QUERY_PREFIX) :].lower() in KNOWN:
+        # every __* parameter is a preference (a typo is refused); any other is upstream's, ignored if unknown
+        if key.startswith(QUERY_PREFIX):
             for value in request.args.getlist(key):
                 add(key[len(QUERY_PREFIX) :], value, f"query parameter {key}")
     return found
@@ -392,6 +395,8 @@ def _coded(method: str, path: str, op: dict[str, Any], prefs: Preferences) -> Re
         body = next(iter(named.values())) if named else single
     if prefs.code is not None:
         applied(f"code={code}")
+    if code == 500:
+        raise Preferred(code, FAILED.get((method, path), "Internal server error"))  # as --fault-rate answers
     if code >= 400:
         message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
         described = spec.resolve(op["responses"][str(code)], _spec_name()).get("description", "Error")
@@ -492,7 +497,6 @@ def answer() -> Response | None:
     if found is None:
         return None  # an unknown route or method keeps its 404/405
     method, path, op = found
-    g.vkmock_answered = True
     if state().profile.groups and (prefs.scenario is not None or prefs.dynamic):
         if prefs.scenario is not None:
             return _scenario_1_5(method, prefs)
