@@ -4,6 +4,9 @@
 every worker process of a ``--workers N`` server sees a change made through any of them: a write bumps the
 store version, and a reader re-reads the value only when the version has moved. No Flask here.
 
+``WORLD_KEY`` records what the store was last loaded with (``world_origin``), so that a restart on a ``--db``
+file can say what it serves.
+
 ``span`` reads the time spans of the options: ``250ms``, ``1.5s``, ``10s``, ``2m``, ``1h``, ``1d``; a bare
 number is in ``unit`` (seconds unless the option says otherwise).
 """
@@ -17,9 +20,19 @@ from collections.abc import Callable
 from typing import Any
 
 from vkmock.serve.store import Store
+from vkmock.settings import Settings
+
+WORLD_KEY = "world"
 
 _SPAN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3_600.0, "d": 86_400.0}
+
+
+def world_origin(settings: Settings) -> dict[str, Any]:
+    """What ``settings`` ask the world to be made of: a fixture, or a seed, a count and an anchor."""
+    if settings.fixture:
+        return {"fixture": settings.fixture}
+    return {"seed": settings.seed, "count": settings.count, "now": settings.now}
 
 
 def span(text: str | float | int, unit: str = "s") -> float:
