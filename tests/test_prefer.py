@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -252,9 +254,13 @@ def test_dynamic_writes_are_dry_runs_checked_by_the_same_rules(client: Any) -> N
     assert world(client) == before
 
 
-def test_a_scenario_answers_as_if_the_fixture_were_loaded(client: Any) -> None:
+def test_a_scenario_answers_as_if_the_fixture_were_loaded(tmp_path: Path) -> None:
+    # a fixtures folder of its own: the message lists what it holds, whatever a user adds to fixtures/
+    for name in ("default", "empty", "exhausted"):
+        shutil.copy(FIXTURES / f"{name}.json", tmp_path / f"{name}.json")
+    client = create_app(Settings(fixtures_dir=str(tmp_path))).test_client()
     before = world(client)
-    loaded = create_app(Settings(fixtures_dir=str(FIXTURES), fixture="exhausted")).test_client()
+    loaded = create_app(Settings(fixtures_dir=str(tmp_path), fixture="exhausted")).test_client()
     expected = loaded.get(BASE, headers=AUTH).data
     assert call(client, "GET", BASE, "scenario=exhausted").data == expected
     assert call(client, "GET", BASE + "?from_memory=true&__scenario=exhausted").data == expected
