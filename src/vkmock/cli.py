@@ -263,7 +263,7 @@ def serve(**options: Any) -> None:
       vkmock serve --db postgresql://u:p@db:5432/vk  # one world for every replica (docs/postgres.md)
       vkmock serve --token s3cret                    # only 'Authorization: Bearer s3cret' passes
       vkmock serve --live --latency lognormal:80ms   # a demo: usage moves, answers take a while
-      vkmock serve --fixture mine.json --watch       # edits to mine.json are served at once
+      vkmock serve --fixture fixtures/mine.json --watch   # edits to the file are served at once
 
     Every option can also be set as VKMOCK_<OPTION> (VKMOCK_PORT=9000, VKMOCK_TOKEN=a,b); the command line
     wins.

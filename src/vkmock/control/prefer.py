@@ -120,11 +120,11 @@ def _collect() -> dict[str, str]:
             return
         if name not in KNOWN:
             close = difflib.get_close_matches(name, KNOWN, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+            hint = f"did you mean {close[0]}? " if close else ""
             raise _bad(
                 name,
                 value,
-                f"unknown preference ({origin}){hint}; vkmock understands {', '.join(KNOWN)} "
+                f"unknown preference ({origin}); {hint}vkmock understands {', '.join(KNOWN)} "
                 f"and ignores RFC 7240's {', '.join(IGNORED)}",
             )
         if name in found and found[name] != value:
