@@ -118,24 +118,25 @@ def test_a_restart_on_a_db_says_what_it_serves_and_that_the_world_options_were_n
 ) -> None:
     db = str(tmp_path / "world.sqlite3")
     first = serve("--db", db)
-    assert "serving 20 virtual keys (seed 42)" in first.output and "note:" not in first.output
+    assert "serving 20 virtual keys (seed 42, Bifrost 1.4)" in first.output and "note:" not in first.output
     first.stop()
     again = serve("--db", db, "--seed", "7", "--count", "21")
-    assert "serving 20 virtual keys (seed 42)" in again.output
+    assert "serving 20 virtual keys (seed 42, Bifrost 1.4)" in again.output
     assert (
-        f"vkmock: note: {db} already holds a world (seed 42, 20 keys), served as stored; this run's world options "
-        "(seed 7, 21 keys) were not used: add --reset-on-start to replace the stored world with them"
+        f"vkmock: note: {db} already holds a world (seed 42, 20 keys, Bifrost 1.4), served as stored; this run's "
+        "world options (seed 7, 21 keys, Bifrost 1.4) were not used: add --reset-on-start to replace the stored "
+        "world with them"
     ) in again.output
     assert json.loads(request(again.url + BASE, headers=AUTH)[2])["count"] == 20
     # a fixture loaded at run time is what a later start finds
     assert request(again.url + "/_vkmock/fixtures/empty", "POST")[0] == 200
     again.stop()
     later = serve("--db", db)
-    assert "serving 0 virtual keys (fixture empty)" in later.output
-    assert "holds a world (fixture empty), served as stored" in later.output
+    assert "serving 0 virtual keys (fixture empty, Bifrost 1.4)" in later.output
+    assert "holds a world (fixture empty, Bifrost 1.4), served as stored" in later.output
     later.stop()
     reset = serve("--db", db, "--seed", "7", "--count", "21", "--reset-on-start")
-    assert "serving 21 virtual keys (seed 7)" in reset.output and "note:" not in reset.output
+    assert "serving 21 virtual keys (seed 7, Bifrost 1.4)" in reset.output and "note:" not in reset.output
     assert json.loads(request(reset.url + BASE, headers=AUTH)[2])["count"] == 21
 
 

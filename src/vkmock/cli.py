@@ -345,10 +345,11 @@ def serve(**options: Any) -> None:
 def _describe(origin: Mapping[str, Any] | None) -> str:
     if not origin:
         return "made by an earlier vkmock version: its seed is unknown"
+    version = f", Bifrost {origin['bifrost']}" if origin.get("bifrost") else ""
     if origin.get("fixture"):
-        return f"fixture {origin['fixture']}"
+        return f"fixture {origin['fixture']}{version}"
     text = f"seed {origin.get('seed')}, {origin.get('count')} keys"
-    return text if origin.get("now") == DEFAULT_NOW else f"{text}, now {origin.get('now')}"
+    return text + (f", now {origin.get('now')}" if origin.get("now") != DEFAULT_NOW else "") + version
 
 
 def _banner(settings: Settings, count: int, origin: Mapping[str, Any] | None = None) -> None:

@@ -92,7 +92,7 @@ def load_fixture(name: str) -> Response:
         world = fixtures.load(path, st.settings.seed, st.settings.now, st.profile)
     except fixtures.FixtureError as exc:
         raise BadRequest(f"bad fixture: {exc.path or '/'}: {exc.reason}") from exc
-    live.reset_world(st, world, {"fixture": name})
+    live.reset_world(st, world, {"fixture": name, "bifrost": st.settings.bifrost})
     return json_response(go_dumps({"message": f"Fixture {name} loaded", "count": st.store.count()}))
 
 

@@ -395,10 +395,10 @@ def _coded(method: str, path: str, op: dict[str, Any], prefs: Preferences) -> Re
         body = next(iter(named.values())) if named else single
     if prefs.code is not None:
         applied(f"code={code}")
-    if code == 500:
-        raise Preferred(code, FAILED.get((method, path), "Internal server error"))  # as --fault-rate answers
     if code >= 400:
         message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
+        if code == 500:  # the operation's own upstream message, as --fault-rate answers
+            message = FAILED.get((method, path), message)
         described = spec.resolve(op["responses"][str(code)], _spec_name()).get("description", "Error")
         raise Preferred(code, message or described)
     data = go_dumps(body) if body is not None else _generated_answer(method, state().settings.seed)

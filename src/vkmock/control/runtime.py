@@ -31,8 +31,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3_600.0, "d": 86_400.0}
 def world_origin(settings: Settings) -> dict[str, Any]:
     """What ``settings`` ask the world to be made of: a fixture, or a seed, a count and an anchor."""
     if settings.fixture:
-        return {"fixture": settings.fixture}
-    return {"seed": settings.seed, "count": settings.count, "now": settings.now}
+        return {"fixture": settings.fixture, "bifrost": settings.bifrost}
+    return {"seed": settings.seed, "count": settings.count, "now": settings.now, "bifrost": settings.bifrost}
 
 
 def span(text: str | float | int, unit: str = "s") -> float:
