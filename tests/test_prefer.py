@@ -168,9 +168,9 @@ def test_query_twins_act_like_the_header_and_other_parameters_are_ignored(client
     assert call(client, "GET", BASE + "?__code=401", "code=500").status_code == 400  # two different values
     memory = client.get(BASE + "?from_memory=true", headers=AUTH).data
     # a parameter that is not a preference (known to the route or not) keeps the real answer
-    assert client.get(BASE + "?from_memory=true&__delay=0&x=2&_code=500", headers=AUTH).data == memory
+    assert client.get(BASE + "?from_memory=true&__delay=0&x=2&_code=500&__dict__=1", headers=AUTH).data == memory
     vk_id = json.loads(memory)["virtual_keys"][0]["id"]
-    one = client.get(f"{BASE}/{vk_id}?from_memory=true&unknown=1", headers=AUTH)
+    one = client.get(f"{BASE}/{vk_id}?from_memory=true&unknown=1&__unknown=1&__x=", headers=AUTH)
     assert one.status_code == 200 and json.loads(one.data)["virtual_key"]["id"] == vk_id
 
 
@@ -179,10 +179,12 @@ def test_query_twins_act_like_the_header_and_other_parameters_are_ignored(client
     [
         ("__cod=500", "Invalid Prefer cod=500: unknown preference (query parameter __cod); did you mean code?"),
         ("__Scenari0=empty", "unknown preference (query parameter __Scenari0); did you mean scenario?"),
-        ("__dict__=1", "unknown preference (query parameter __dict__); vkmock understands code, example"),
+        ("__fualt=empty", "unknown preference (query parameter __fualt); did you mean fault?"),
+        ("__dely=300&from_memory=true", "unknown preference (query parameter __dely); did you mean delay?"),
+        ("__codes=500", "did you mean code? vkmock understands code, example, dynamic, seed, scenario, delay, fault"),
     ],
 )
-def test_an_unknown_query_twin_is_a_400_like_an_unknown_prefer(client: Any, query: str, says: str) -> None:
+def test_a_mistyped_query_twin_is_a_400_like_an_unknown_prefer(client: Any, query: str, says: str) -> None:
     before = world(client)
     for method, url in (("GET", f"{BASE}?{query}"), ("POST", f"{BASE}?{query}"), ("GET", f"{BASE}/x?{query}")):
         answer = call(client, method, url, body={"name": "never-stored"} if method == "POST" else None)

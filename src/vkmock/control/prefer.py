@@ -15,9 +15,11 @@ Rules:
   preference vkmock does not know, a malformed value, a status the operation does not declare or an unknown
   example or scenario is refused with 400 and a message that lists the allowed values. RFC 7240's own
   preferences (``return``, ``respond-async``, ``wait``, ``handling``) are accepted and ignored.
-- Every query parameter that starts with ``__`` is a preference: an unknown one (``?__cod=500``) is a 400
-  like an unknown ``Prefer`` preference. Parameters without ``__`` are upstream's: those it does not know are
-  ignored, as upstream ignores them, so the real routes (``from_memory``) keep working.
+- Query parameters are read for the names above (``__code`` ... ``__fault``), and a ``__`` parameter that is
+  a near miss of one of them (``?__cod=500``, ``?__scenaro=empty``) is a 400 like an unknown ``Prefer``
+  preference, naming the one meant. Any other parameter, ``__*`` or not, is ignored as upstream ignores
+  parameters it does not know: the real routes (``from_memory``) keep working, and contract tools that add
+  random parameters (Schemathesis does) get upstream's answer.
 - ``code``/``example``, ``dynamic`` and ``scenario`` exclude one another; ``delay`` and ``fault`` go with any.
 - No preference changes state. ``dynamic=true`` and ``scenario=NAME`` on a write are dry runs: the body is
   checked by the same rules (a bad body still gets its 400), the answer is what the write would answer
@@ -59,6 +61,7 @@ IGNORED = ("return", "respond-async", "wait", "handling")  # RFC 7240's register
 FAULTS = ("reset", "empty", "malformed", "timeout")
 MAX_DELAY_MS = 60_000
 QUERY_PREFIX = "__"
+NEAR_MISS = 0.75  # difflib's similarity from which an unknown __name is taken for a typo of a preference
 DRY_RUN_FIRST_ID = 1_000_000_000  # provider/MCP config ids in a dry run's answer (never stored)
 _TOKEN = re.compile(r'^\s*([A-Za-z][A-Za-z0-9_-]*)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s"]*)\s*)?$')
 _RULE_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -146,11 +149,19 @@ def _collect() -> dict[str, str]:
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             add(matched.group(1), value, "Prefer header")
     for key in request.args:
-        # every __* parameter is a preference (a typo is refused); any other is upstream's, ignored if unknown
-        if key.startswith(QUERY_PREFIX):
+        # the preferences and their near misses (a typo is refused); any other parameter is ignored, as upstream
+        # ignores parameters it does not know
+        if key.startswith(QUERY_PREFIX) and _twin(key[len(QUERY_PREFIX) :].lower()):
             for value in request.args.getlist(key):
                 add(key[len(QUERY_PREFIX) :], value, f"query parameter {key}")
     return found
+
+
+def _twin(name: str) -> bool:
+    """A preference's query twin, or a near miss of one (``cod``, ``scenaro``; never a ``__dunder__``)."""
+    if name in KNOWN:
+        return True
+    return not name.endswith("__") and bool(difflib.get_close_matches(name, KNOWN, n=1, cutoff=NEAR_MISS))
 
 
 def _int(name: str, value: str, low: int, high: int) -> int:
