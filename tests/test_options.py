@@ -123,3 +123,12 @@ def test_the_fixtures_dir_help_names_the_folder_that_is_used() -> None:
         code, output = run(*command, "--help")
         assert code == 0 and "./fixtures" not in output
         assert used in " ".join(output.split()).replace(" ", ""), output  # the help wraps long paths
+
+
+def test_a_postgresql_url_is_not_checked_as_a_file() -> None:
+    from vkmock.cli import _check_serve_options
+
+    for url in ("postgresql://vk:pw@127.0.0.1:5432/vk", "postgres://db/vk"):
+        _check_serve_options(Settings(db=url), {"db": "--db"})  # no "there is no directory" for a URL
+    with pytest.raises(ValueError, match="there is no directory"):
+        _check_serve_options(Settings(db="/nonexistent/dir/x.sqlite3"), {"db": "--db"})

@@ -57,7 +57,7 @@ class AppState:
 
 def build_store(settings: Settings, fixtures_dir: Path | None) -> Store:
     """Open (and seed when new) the store; a bad fixture raises ``FixtureError`` before anything is served.
-    A store it seeds records what it was seeded with (``runtime.WORLD_KEY``)."""
+    A --db store it seeds records what it was seeded with (``runtime.WORLD_KEY``), for a later start to tell."""
     holder = AppState(settings, None, fixtures_dir, bifrost.get(settings.bifrost))  # type: ignore[arg-type]
     world = holder.world()  # validate the fixture up front, even for a database that is already seeded
     seeded: list[bool] = []
@@ -67,7 +67,7 @@ def build_store(settings: Settings, fixtures_dir: Path | None) -> Store:
         return world
 
     store = Store(settings.db, seed).open(reset=settings.reset_on_start)
-    if seeded:
+    if seeded and settings.db:  # a world that outlives this process says what it was made from
         store.set_meta(WORLD_KEY, json.dumps(world_origin(settings)))
     return store
 

@@ -160,7 +160,7 @@ def _check_serve_options(settings: Settings, named: Mapping[str, str]) -> None:
     if settings.no_auth and (settings.tokens or settings.basic):
         strict = name("tokens") if settings.tokens else name("basic")
         raise ValueError(f"{name('no_auth')} accepts every request and {strict} only some: give one of them")
-    if settings.db:
+    if settings.db and "://" not in settings.db:  # a SQLite file (a postgresql:// URL is checked when opened)
         folder = Path(settings.db).expanduser().resolve().parent
         if Path(settings.db).is_dir():
             raise ValueError(f"{given('db', settings.db)}: is a directory; give a file path such as world.sqlite3")
@@ -271,7 +271,8 @@ def serve(**options: Any) -> None:
     _restore_stop_signals()
     options["server"] = options.pop("server_name")
     aliases = _option_variables(click.get_current_context().command)
-    if options.get("dashboard") and options.get("now") is None and "VKMOCK_NOW" not in os.environ:
+    this_second = bool(options.get("dashboard") and options.get("now") is None and "VKMOCK_NOW" not in os.environ)
+    if this_second:
         # a demo on Bifrost's own screens: the world is laid out before this second, so "created 2 days ago"
         # and "last reset" read right in the browser (--now still gives byte-identical restarts)
         options["now"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -293,7 +294,7 @@ def serve(**options: Any) -> None:
     from vkmock.app import build_store, create_app
     from vkmock.control.runtime import WORLD_KEY, world_origin
     from vkmock.errors import ServiceUnavailable
-    from vkmock.serve.store import Store
+    from vkmock.serve.store import Store, redacted_url
 
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
     with server.shared_database(settings) as settings:
@@ -303,13 +304,15 @@ def serve(**options: Any) -> None:
         except fixtures.FixtureError as exc:
             _fail(f"refusing to start: bad fixture: {exc}")
         except sqlite3.Error as exc:
-            _fail(f"--db {settings.db}: cannot use it as vkmock's database: {exc}")
+            _fail(f"--db {redacted_url(settings.db or '')}: cannot use it as vkmock's database: {exc}")
         except (FileNotFoundError, ValueError, ServiceUnavailable) as exc:  # the last: --db postgresql:// went away
             _fail(f"refusing to start: {exc}")
         faults.start(settings, store)
         served = store.get_meta(WORLD_KEY)
         wanted = world_origin(settings)
-        stored = json.loads(served) if served else None
+        stored = json.loads(served) if served else (None if settings.db else wanted)  # in memory: just made
+        if this_second and stored and "now" in stored:  # the anchor was not asked for: any one is what was meant
+            wanted["now"] = stored["now"]
         shared_store: Store | None = store
         if settings.workers > 1:
             store.close()  # every worker opens its own connection after the fork
@@ -324,7 +327,8 @@ def serve(**options: Any) -> None:
             _banner(settings, count, stored)
         if stored != wanted:
             click.echo(
-                f"vkmock: note: {settings.db} already holds a world ({_describe(stored)}), served as stored; "
+                f"vkmock: note: {redacted_url(settings.db or '')} already holds a world ({_describe(stored)}), "
+                "served as stored; "
                 f"this run's world options ({_describe(wanted)}) were not used: add --reset-on-start to "
                 "replace the stored world with them",
                 err=True,
