@@ -2,11 +2,15 @@
 
 Every server a test starts binds 127.0.0.1 on a free port, is waited for with a deadline, and is stopped by
 the fixture that started it (SIGTERM, then SIGKILL).
+
+A test that starts a process (a server, the command line, a browser) is marked ``slow``: ``pytest -m "not
+slow"`` is the quick loop. The mark is kept honest here: a test without it that starts a process fails.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -27,6 +31,34 @@ SPEC = ROOT / "openapi" / "bifrost-governance.yaml"
 AUTH = {"Authorization": "Bearer test-token"}
 BASE = "/api/governance/virtual-keys"
 START_TIMEOUT = 20.0
+
+
+_running: list[pytest.Item] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _running.append(item)  # the fixtures of any scope that the test's setup starts run inside this
+    try:
+        yield
+    finally:
+        _running.pop()
+
+
+class _MarkedPopen(subprocess.Popen):  # type: ignore[type-arg]
+    """``subprocess.Popen`` that refuses to start a process for a test not marked ``slow``."""
+
+    def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+        item = _running[-1] if _running else None
+        if item is not None and item.get_closest_marker("slow") is None:
+            raise AssertionError(
+                f"{item.nodeid} starts a process ({args!r}): mark it @pytest.mark.slow, so that "
+                "pytest -m 'not slow' stays the quick subset"
+            )
+        super().__init__(args, *rest, **kwargs)
+
+
+subprocess.Popen = _MarkedPopen  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ import pytest
 from conftest import AUTH, BASE, LiveServer, start_server
 from vkmock import spec
 
+pytestmark = pytest.mark.slow  # the tests here start processes
+
 LIMIT = 1024 * 1024
 TOO_LARGE = f"Request body too large (limit {LIMIT} bytes)"
 INVALID = "Invalid JSON"

@@ -74,6 +74,7 @@ def test_samples_follow_the_distribution_and_stay_bounded() -> None:
     assert max(wild) <= MAX_DELAY_S
 
 
+@pytest.mark.slow
 def test_serve_refuses_bad_chaos_options_before_listening() -> None:
     for args, says in (
         (["--latency", "fast"], "--latency: invalid latency 'fast'"),
@@ -90,6 +91,7 @@ def test_serve_refuses_bad_chaos_options_before_listening() -> None:
         assert done.returncode == 2 and says in done.stderr, done.stderr
 
 
+@pytest.mark.slow
 def test_serve_help_describes_every_scenario_control_option_with_its_default() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "vkmock", "serve", "--help"],
@@ -212,6 +214,38 @@ def test_settings_change_at_run_time_and_bad_ones_are_refused() -> None:
     assert json.loads(client.get("/_vkmock/settings").data)["latency"] == "10-20ms"
 
 
+def test_a_worker_that_starts_later_keeps_the_settings_changed_at_run_time(tmp_path: Any) -> None:
+    """A worker process that replaces one that died makes its app on the shared --db file: it must not put
+    the start-up settings back for every worker."""
+    settings = Settings(count=2, db=str(tmp_path / "world.sqlite3"), latency="0")
+    first = create_app(settings).test_client()
+    assert first.put("/_vkmock/settings", json={"fault_rate": 1, "latency": "5ms"}).status_code == 200
+    replacement = create_app(settings).test_client()  # what gunicorn or granian does for a new worker
+    for client in (first, replacement):
+        assert json.loads(client.get("/_vkmock/settings").data) == {
+            "latency": "5ms",
+            "fault_rate": 1,
+            "fault_timeout": "30s",
+        }
+        assert client.get(BASE, headers=AUTH).status_code in (500, 503)
+
+
+@pytest.mark.slow
+def test_a_new_start_on_a_db_serves_the_options_not_the_last_runs_settings(serve: Any, tmp_path: Any) -> None:
+    db = str(tmp_path / "world.sqlite3")
+    server = serve("--db", db, "--count", "2", "--latency", "1ms")
+    changed = request(server.url + "/_vkmock/settings", "PUT", json.dumps({"fault_rate": 1}).encode())
+    assert changed[0] == 200
+    server.stop()
+    again = serve("--db", db, "--count", "2", "--latency", "2ms")
+    assert json.loads(request(again.url + "/_vkmock/settings")[2]) == {
+        "latency": "2ms",
+        "fault_rate": 0,
+        "fault_timeout": "30s",
+    }
+    assert request(again.url + BASE, headers=AUTH)[0] == 200
+
+
 def test_connection_faults_need_waitress() -> None:
     client = create_app(Settings(count=2)).test_client()
     for kind in ("reset", "timeout"):
@@ -249,6 +283,7 @@ def names(server: LiveServer) -> list[str]:
     return [vk["name"] for vk in json.loads(request(server.url + BASE, headers=AUTH)[2])["virtual_keys"]]
 
 
+@pytest.mark.slow
 def test_transport_faults_are_seen_by_a_real_client_after_the_write_is_done(serve: Any) -> None:
     server = serve("--count", "2", "--fault-timeout", "1s")
     with pytest.raises(ConnectionResetError):
@@ -282,6 +317,7 @@ def test_transport_faults_are_seen_by_a_real_client_after_the_write_is_done(serv
     ]
 
 
+@pytest.mark.slow
 def test_a_client_that_gives_up_frees_the_held_thread(serve: Any) -> None:
     server = serve("--count", "2", "--threads", "2", "--fault-timeout", "30s")
     for _ in range(4):  # each holds one of the two threads until its client gives up
@@ -295,6 +331,7 @@ def test_a_client_that_gives_up_frees_the_held_thread(serve: Any) -> None:
     assert results == [200] and time.monotonic() - started < 10  # not after the 30 s hold
 
 
+@pytest.mark.slow
 def test_a_real_server_applies_latency_and_fault_rate_options(serve: Any) -> None:
     server = serve("--count", "2", "--latency", "150ms", "--fault-rate", "1")
     started = time.monotonic()

@@ -25,6 +25,8 @@ from conftest import AUTH, BASE, LiveServer
 from vkmock import spec
 from vkmock.clock import ts_micros
 
+pytestmark = pytest.mark.slow  # the tests here start processes
+
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 OPS_PER_CLIENT = 150
 HANG_GUARD = 120.0  # seconds; a guard against a hung server, not a speed limit

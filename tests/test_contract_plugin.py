@@ -93,7 +93,6 @@ def test_a_users_contract_tests_fail_against_a_broken_server_and_name_the_break(
 SERVE_TESTS = """
 import json, os, urllib.request
 
-
 def test_a_mock_for_this_test(vkmock_serve):
     mock = vkmock_serve("--fixture", "exhausted", "--no-auth")
     with open(os.environ["PID_FILE"], "w") as sink:

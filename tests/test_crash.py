@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from conftest import AUTH, BASE, LiveServer
 from test_concurrency import check_world
+
+pytestmark = pytest.mark.slow  # the tests here start processes
 
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 WRITERS = 4

@@ -11,6 +11,8 @@ import pytest
 from conftest import AUTH, BASE, LiveServer, request
 from vkmock import spec
 
+pytestmark = pytest.mark.slow  # the tests here start processes
+
 UUID4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 

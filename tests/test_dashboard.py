@@ -646,6 +646,7 @@ def test_without_dashboard_other_paths_stay_404() -> None:
     assert client.get("/workspace").status_code == 404
 
 
+@pytest.mark.slow
 def test_a_folder_without_index_html_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"no index\.html"):
         dashboard.validate(Settings(dashboard=str(tmp_path)))

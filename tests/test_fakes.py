@@ -6,6 +6,8 @@ import re
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from vkmock.bifrost import durations
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import parse_ts
@@ -95,6 +97,7 @@ def test_world_looks_alive() -> None:
     assert sum("description" in vk for vk in keys) > 300
 
 
+@pytest.mark.slow
 def test_ten_thousand_keys_are_cheap_enough_to_build() -> None:
     keys = world(3, 10_000)
     assert len(keys) == 10_000

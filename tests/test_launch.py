@@ -9,6 +9,8 @@ import pytest
 from conftest import AUTH, BASE, request
 from vkmock.launch import LaunchError, launch, serve_command
 
+pytestmark = pytest.mark.slow  # the tests here start processes
+
 
 def test_a_server_that_refuses_to_start_raises_with_its_output(tmp_path: Path) -> None:
     with pytest.raises(LaunchError) as caught:

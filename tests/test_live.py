@@ -214,6 +214,20 @@ def test_speed_runs_the_clock_faster_and_reset_rewinds_it() -> None:
     assert rewound["speed"] == 3600
 
 
+def test_after_a_reset_the_last_flush_is_not_later_than_now() -> None:
+    client = live_client(count=5)
+    clock(client, freeze=True)
+    flushed = clock(client, advance="1d", flush=True)
+    assert flushed["last_flush"] == flushed["now"] != DEFAULT_NOW
+    for reset in ("/_vkmock/reset", "/_vkmock/fixtures/default"):
+        assert client.post(reset).status_code == 200
+        after = json.loads(client.get("/_vkmock/clock").data)
+        assert after["now"] == DEFAULT_NOW and after["last_flush"] is None, after  # the rewound clock: no flush yet
+        again = clock(client, flush=True)
+        assert again["last_flush"] == again["now"] == DEFAULT_NOW
+        clock(client, advance="1h")
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [
@@ -293,6 +307,7 @@ def test_counters_are_a_pure_function_of_time_and_the_key() -> None:
 # ---- a real server -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_live_server_flushes_on_its_own_and_workers_share_the_clock(serve: Any) -> None:
     server = serve("--live", "--count", "20", "--flush-interval", "0.2s", "--workers", "2")
     url = server.url + BASE

@@ -13,6 +13,7 @@ import json
 import zlib
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.generation.modes import GenerationMode
@@ -21,6 +22,8 @@ from conftest import FIXTURES
 from test_concurrency import check_world
 from vkmock.app import create_app
 from vkmock.settings import Settings
+
+pytestmark = pytest.mark.slow  # Schemathesis, 200 examples per operation: half a minute in all
 
 app = create_app(Settings(fixtures_dir=str(FIXTURES), count=8))
 store = app.extensions["vkmock"].store

@@ -63,7 +63,8 @@ def test_replicas_started_together_seed_the_world_once_and_share_it(serve: Any, 
     servers = start_replicas(serve, pg_url, "--count", "7")
     for server in servers:
         status, body = health(server.url)
-        assert status == 200 and body["count"] == 7 and body["version"] == 1  # one seeding, by one replica
+        # one seeding, by one replica: the world, then its record of what it was made from (vkmock.app.build_store)
+        assert status == 200 and body["count"] == 7 and body["version"] == 2
     bodies = {request(s.url + BASE, headers=AUTH)[2] for s in servers}
     assert len(bodies) == 1
     status, _, body = request(servers[0].url + BASE, "POST", json.dumps({"name": "from-a"}).encode(), JSON_HEADERS)
@@ -258,5 +259,5 @@ def test_a_replica_started_before_its_database_waits_for_it(serve: Any, pg_url: 
     thread.join(timeout=60)
     assert started, "the replica did not start once its database was up"
     status, body = health(started[0].url)
-    assert status == 200 and body["count"] == 3 and body["version"] == 1
+    assert status == 200 and body["count"] == 3 and body["version"] == 2  # one seeding and its record
     assert "unavailable" in started[0].output and "Traceback" not in started[0].output

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -17,6 +19,13 @@ from vkmock.settings import Settings
 
 JSON_AUTH = {**AUTH, "Content-Type": "application/json"}
 OPERATIONS = sorted(spec.operations())
+UPSTREAM_500 = {  # what upstream's handlers answer when the operation fails inside the server
+    ("GET", BASE): "Failed to retrieve virtual keys",
+    ("POST", BASE): "Failed to create virtual key",
+    ("GET", BASE + "/{vk_id}"): "Failed to retrieve virtual key",
+    ("PUT", BASE + "/{vk_id}"): "Failed to update virtual key",
+    ("DELETE", BASE + "/{vk_id}"): "Failed to delete virtual key",
+}
 
 
 def response_validator(method: str, path: str, code: str) -> Any:
@@ -63,10 +72,12 @@ def test_every_declared_code_answers_the_specs_example_valid_against_its_schema(
         if example is None and content.get("examples"):
             example = spec.resolve(next(iter(content["examples"].values())))["value"]
         if int(code) >= 400:
+            # a 500 is the operation's own upstream message (the spec's one example is the list's)
+            message = UPSTREAM_500[(method, path)] if code == "500" else example["error"]["message"]
             assert body == {
                 "is_bifrost_error": False,
                 "status_code": int(code),
-                "error": {"message": example["error"]["message"]},
+                "error": {"message": message},
                 "extra_fields": {},
             }
         elif example is not None:
@@ -131,6 +142,22 @@ def test_a_malformed_prefer_is_a_clear_400(client: Any, prefer: str, says: str) 
     assert world(client) == before
 
 
+def test_code_500_answers_each_operations_own_message_as_the_fault_rate_does(client: Any) -> None:
+    before = world(client)
+    faulty = create_app(Settings(fixtures_dir=str(FIXTURES), fault_rate=1.0)).test_client()
+    for (method, path), message in UPSTREAM_500.items():
+        asked = call(client, method, url_for(client, path), "code=500")
+        assert asked.status_code == 500 and json.loads(asked.data)["error"]["message"] == message, (method, path)
+        # --fault-rate answers a 500 or a 503 at random: ask until the 500 comes
+        injected = next(
+            answer
+            for answer in (call(faulty, method, url_for(client, path)) for _ in range(64))
+            if answer.status_code == 500
+        )
+        assert json.loads(injected.data)["error"]["message"] == message, (method, path)
+    assert world(client) == before
+
+
 def test_query_twins_act_like_the_header_and_other_parameters_are_ignored(client: Any) -> None:
     assert call(client, "GET", BASE + "?__code=401").status_code == 401
     assert json.loads(call(client, "GET", BASE + "?__example=empty").data)["count"] == 0
@@ -141,10 +168,31 @@ def test_query_twins_act_like_the_header_and_other_parameters_are_ignored(client
     assert call(client, "GET", BASE + "?__code=401", "code=500").status_code == 400  # two different values
     memory = client.get(BASE + "?from_memory=true", headers=AUTH).data
     # a parameter that is not a preference (known to the route or not) keeps the real answer
-    assert client.get(BASE + "?from_memory=true&__delay=0&__dict__=1&x=2", headers=AUTH).data == memory
+    assert client.get(BASE + "?from_memory=true&__delay=0&x=2&_code=500&__dict__=1", headers=AUTH).data == memory
     vk_id = json.loads(memory)["virtual_keys"][0]["id"]
-    one = client.get(f"{BASE}/{vk_id}?from_memory=true&__unknown=1", headers=AUTH)
+    one = client.get(f"{BASE}/{vk_id}?from_memory=true&unknown=1&__unknown=1&__x=", headers=AUTH)
     assert one.status_code == 200 and json.loads(one.data)["virtual_key"]["id"] == vk_id
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("__cod=500", "Invalid Prefer cod=500: unknown preference (query parameter __cod); did you mean code?"),
+        ("__Scenari0=empty", "unknown preference (query parameter __Scenari0); did you mean scenario?"),
+        ("__fualt=empty", "unknown preference (query parameter __fualt); did you mean fault?"),
+        ("__dely=300&from_memory=true", "unknown preference (query parameter __dely); did you mean delay?"),
+        ("__codes=500", "did you mean code? vkmock understands code, example, dynamic, seed, scenario, delay, fault"),
+    ],
+)
+def test_a_mistyped_query_twin_is_a_400_like_an_unknown_prefer(client: Any, query: str, says: str) -> None:
+    before = world(client)
+    for method, url in (("GET", f"{BASE}?{query}"), ("POST", f"{BASE}?{query}"), ("GET", f"{BASE}/x?{query}")):
+        answer = call(client, method, url, body={"name": "never-stored"} if method == "POST" else None)
+        assert answer.status_code == 400, answer.data
+        assert says in json.loads(answer.data)["error"]["message"]
+    header = call(client, "GET", BASE, "cod=500")
+    assert header.status_code == 400 and "did you mean code?" in json.loads(header.data)["error"]["message"]
+    assert world(client) == before
 
 
 def test_authentication_comes_before_prefer(client: Any) -> None:
@@ -208,9 +256,13 @@ def test_dynamic_writes_are_dry_runs_checked_by_the_same_rules(client: Any) -> N
     assert world(client) == before
 
 
-def test_a_scenario_answers_as_if_the_fixture_were_loaded(client: Any) -> None:
+def test_a_scenario_answers_as_if_the_fixture_were_loaded(tmp_path: Path) -> None:
+    # a fixtures folder of its own: the message lists what it holds, whatever a user adds to fixtures/
+    for name in ("default", "empty", "exhausted"):
+        shutil.copy(FIXTURES / f"{name}.json", tmp_path / f"{name}.json")
+    client = create_app(Settings(fixtures_dir=str(tmp_path))).test_client()
     before = world(client)
-    loaded = create_app(Settings(fixtures_dir=str(FIXTURES), fixture="exhausted")).test_client()
+    loaded = create_app(Settings(fixtures_dir=str(tmp_path), fixture="exhausted")).test_client()
     expected = loaded.get(BASE, headers=AUTH).data
     assert call(client, "GET", BASE, "scenario=exhausted").data == expected
     assert call(client, "GET", BASE + "?from_memory=true&__scenario=exhausted").data == expected

@@ -57,6 +57,7 @@ def listeners(port: int) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_serve_listens_on_loopback_only_by_default(serve: Any) -> None:
     server = serve("--count", "2")
     parts = urlsplit(server.url)
@@ -108,6 +109,7 @@ def serve_split(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple
                 process.wait(timeout=10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "warning"),
     [
@@ -243,6 +245,7 @@ def raw_post(server: LiveServer, path: str) -> tuple[int, bytes]:
     return int(status_line.split()[1]), body
 
 
+@pytest.mark.slow
 def test_fixture_names_cannot_leave_the_fixtures_directory(fixtures_server: LiveServer) -> None:
     health = fixtures_server.url + "/_vkmock/health"
     before = request(fixtures_server.url + BASE, headers=AUTH)[2], json.loads(request(health)[2])
@@ -270,6 +273,7 @@ SECRETS = {
 }
 
 
+@pytest.mark.slow
 def test_no_secret_reaches_a_response_or_the_log(serve: Any) -> None:
     server = serve(
         "--token",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -36,6 +37,7 @@ def test_stateful_in_process() -> None:
                                      suppress_health_check=list(HealthCheck)))
 
 
+@pytest.mark.slow
 def test_cli_run_over_http_with_all_checks_finds_nothing(serve: Any, tmp_path: Path) -> None:
     server = serve("--count", "8")
     report = tmp_path / "junit.xml"

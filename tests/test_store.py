@@ -152,6 +152,7 @@ def test_threads_writing_at_once_keep_every_invariant(private_db: str | None) ->
     assert json.loads(store.list_bytes(from_memory=True)) == body
 
 
+@pytest.mark.slow
 def test_workers_share_one_database_and_a_restart_keeps_it(serve: Any, shared_db: str) -> None:
     db = shared_db
     server = serve("--workers", "2", "--db", db, "--count", "4")

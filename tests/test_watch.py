@@ -65,6 +65,7 @@ def test_an_edit_is_served_without_a_restart(watched: Any) -> None:
     assert sorted(served_names(client)) == ["delta", "epsilon", "gamma"]
 
 
+@pytest.mark.slow
 def test_a_bad_edit_is_refused_with_the_start_message_and_the_old_world_serves(
     watched: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -96,6 +97,7 @@ def test_a_bad_edit_is_refused_with_the_start_message_and_the_old_world_serves(
     assert watcher.reloads == 1 and watcher.refusals == 2
 
 
+@pytest.mark.slow
 def test_watch_needs_a_fixture() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "vkmock", "serve", "--port", "0", "--watch"],
@@ -107,6 +109,7 @@ def test_watch_needs_a_fixture() -> None:
     assert done.returncode == 2 and "--watch reloads the --fixture file" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_real_server_reloads_on_its_own(serve: Any, tmp_path: Path) -> None:
     path = tmp_path / "live.json"
     write(path, fixture_text(["one", "two"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -20,6 +21,7 @@ from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import utcnow
 from vkmock.control import admin, faults, journal, live, prefer, watch
+from vkmock.control.runtime import WORLD_KEY, world_origin
 from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
 from vkmock.serve import auth, cors, dashboard, fixtures, groups, ws
 from vkmock.serve.routes import QUOTA, bp
@@ -54,10 +56,20 @@ class AppState:
 
 
 def build_store(settings: Settings, fixtures_dir: Path | None) -> Store:
-    """Open (and seed when new) the store; a bad fixture raises ``FixtureError`` before anything is served."""
+    """Open (and seed when new) the store; a bad fixture raises ``FixtureError`` before anything is served.
+    A --db store it seeds records what it was seeded with (``runtime.WORLD_KEY``), for a later start to tell."""
     holder = AppState(settings, None, fixtures_dir, bifrost.get(settings.bifrost))  # type: ignore[arg-type]
     world = holder.world()  # validate the fixture up front, even for a database that is already seeded
-    return Store(settings.db, lambda: world).open(reset=settings.reset_on_start)
+    seeded: list[bool] = []
+
+    def seed() -> WorldLike:
+        seeded.append(True)
+        return world
+
+    store = Store(settings.db, seed).open(reset=settings.reset_on_start)
+    if seeded and settings.db:  # a world that outlives this process says what it was made from
+        store.set_meta(WORLD_KEY, json.dumps(world_origin(settings)))
+    return store
 
 
 class VkmockFlask(Flask):
@@ -72,7 +84,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     settings = settings or Settings.from_env()
     fixtures_dir = Path(settings.fixtures_dir) if settings.fixtures_dir else spec.default_fixtures_dir()
     app = VkmockFlask("vkmock", static_folder=None)  # no /static route: a --dashboard build has its own
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.strict_slashes = False
     profile = bifrost.get(settings.bifrost)
     state = AppState(settings, store or build_store(settings, fixtures_dir), fixtures_dir, profile)

@@ -39,6 +39,15 @@ __all__ = [
 ]
 
 UPDATE_PREFIX = "Failed to update virtual key: "
+#: upstream's message when an operation fails inside the server (a 500), by (method, spec path); what
+#: ``--fault-rate`` and ``Prefer: code=500`` answer
+FAILED = {
+    ("GET", "/api/governance/virtual-keys"): "Failed to retrieve virtual keys",
+    ("POST", "/api/governance/virtual-keys"): "Failed to create virtual key",
+    ("GET", "/api/governance/virtual-keys/{vk_id}"): "Failed to retrieve virtual key",
+    ("PUT", "/api/governance/virtual-keys/{vk_id}"): "Failed to update virtual key",
+    ("DELETE", "/api/governance/virtual-keys/{vk_id}"): "Failed to delete virtual key",
+}
 
 
 class VkmockError(Exception):
@@ -56,7 +65,13 @@ class VkmockError(Exception):
 
     def prefixed(self, prefix: str) -> VkmockError:
         """The same error with ``prefix`` in front of its message (PUT wraps most messages)."""
-        clone = type(self)(prefix + self.message, upstream_status=self.upstream_status)
+        message = prefix + self.message
+        # a copy of this very error (its status, ``allowed`` and whatever else its class carries), without
+        # calling its ``__init__``: the subclasses take other arguments than ``message``
+        clone = type(self).__new__(type(self), message)
+        clone.__dict__.update(self.__dict__)
+        clone.args = (message,)
+        clone.message = message
         return clone
 
 

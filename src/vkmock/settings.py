@@ -1,7 +1,9 @@
 """One ``Settings`` object: the only home of vkmock's defaults.
 
 Every field can be set from the environment as ``VKMOCK_<FIELD>`` (for example ``VKMOCK_PORT=9000``,
-``VKMOCK_TOKENS=a,b``); command-line options override the environment.
+``VKMOCK_TOKENS=a,b``); ``vkmock serve`` also reads ``VKMOCK_<OPTION>`` for each of its options
+(``VKMOCK_TOKEN``, ``VKMOCK_CORS_ORIGIN``) and refuses a ``VKMOCK_*`` variable that nothing reads. Command-line
+options override the environment.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 ENV_PREFIX = "VKMOCK_"
@@ -56,17 +58,28 @@ class Settings:
     watch_interval: str = "1s"
     # a built Bifrost dashboard served on vkmock's origin (serve.dashboard)
     dashboard: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then ``VKMOCK_*`` variables, then ``overrides`` (``None`` values are ignored)."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, aliases: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Settings:
+        """Defaults, then ``VKMOCK_*`` variables, then ``overrides`` (``None`` values are ignored).
+
+        ``aliases`` maps more variable names to fields (``VKMOCK_TOKEN`` -> ``tokens``); two variables set for
+        one field are a ``ValueError``."""
         environ = os.environ if environ is None else environ
+        types = {f.name: f.type for f in fields(cls)}
+        names = {**env_names(), **(aliases or {})}
         values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and f.name != "extra":
-                values[f.name] = _coerce(f.name, f.type, raw)
+        source: dict[str, str] = {}
+        for variable, name in names.items():
+            raw = environ.get(variable)
+            if raw is None:
+                continue
+            if name in source:
+                raise ValueError(f"{source[name]} and {variable} are both set (they mean the same): set one")
+            values[name] = _coerce(variable, types[name], raw)
+            source[name] = variable
         for key, value in overrides.items():
             if value is None or (isinstance(value, tuple) and not value and key in values):
                 continue
@@ -86,7 +99,12 @@ class Settings:
         return "strict" if (self.tokens or self.basic) else "any"
 
 
-def _coerce(name: str, annotation: Any, raw: str) -> Any:
+def env_names() -> dict[str, str]:
+    """``{VKMOCK_<FIELD>: field}`` for every field."""
+    return {ENV_PREFIX + f.name.upper(): f.name for f in fields(Settings)}
+
+
+def _coerce(variable: str, annotation: Any, raw: str) -> Any:
     kind = str(annotation)
     try:
         if kind.startswith("tuple"):
@@ -102,5 +120,5 @@ def _coerce(name: str, annotation: Any, raw: str) -> Any:
         if kind == "float":
             return float(raw)
     except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from exc
+        raise ValueError(f"{variable}={raw!r} is not a valid {kind}") from exc
     return raw

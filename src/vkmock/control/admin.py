@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from vkmock.control import live
+from vkmock.control.runtime import world_origin
 from vkmock.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from vkmock.jsonio import InvalidJSON, go_dumps, parse_body
 from vkmock.serve import fixtures
@@ -73,7 +74,7 @@ def reset() -> Response:
         world = st.world()
     except fixtures.FixtureError as exc:
         raise BadRequest(f"bad fixture: {exc}") from exc
-    live.reset_world(st, world)
+    live.reset_world(st, world, world_origin(st.settings))
     return json_response(go_dumps({"message": "World reset", "count": st.store.count()}))
 
 
@@ -91,7 +92,7 @@ def load_fixture(name: str) -> Response:
         world = fixtures.load(path, st.settings.seed, st.settings.now, st.profile)
     except fixtures.FixtureError as exc:
         raise BadRequest(f"bad fixture: {exc.path or '/'}: {exc.reason}") from exc
-    live.reset_world(st, world)
+    live.reset_world(st, world, {"fixture": name, "bifrost": st.settings.bifrost})
     return json_response(go_dumps({"message": f"Fixture {name} loaded", "count": st.store.count()}))
 
 

@@ -45,7 +45,7 @@ from flask import Flask, Response, request
 
 from vkmock.control import prefer
 from vkmock.control.runtime import OncePerRequest, Shared, checked_version, span
-from vkmock.errors import BadRequest, VkmockError
+from vkmock.errors import FAILED, BadRequest, VkmockError
 from vkmock.jsonio import go_number
 from vkmock.serve.server import connection_socket
 from vkmock.serve.store import Store
@@ -56,13 +56,6 @@ MAX_FAULT_TIMEOUT_S = 300.0
 FAULT_KEY = "vkmock.fault"
 TRANSPORT = ("reset", "empty", "malformed", "timeout")
 RATE_FAULT = "fault-rate"
-FAILED = {
-    ("GET", "/api/governance/virtual-keys"): "Failed to retrieve virtual keys",
-    ("POST", "/api/governance/virtual-keys"): "Failed to create virtual key",
-    ("GET", "/api/governance/virtual-keys/{vk_id}"): "Failed to retrieve virtual key",
-    ("PUT", "/api/governance/virtual-keys/{vk_id}"): "Failed to update virtual key",
-    ("DELETE", "/api/governance/virtual-keys/{vk_id}"): "Failed to delete virtual key",
-}
 _AMOUNT = r"([0-9]+(?:\.[0-9]+)?)(ms|s)?"
 
 
@@ -182,23 +175,40 @@ class Config:
 
 
 FIELDS = {"latency": Latency.parse, "fault_rate": fault_rate, "fault_timeout": fault_timeout}
+SHARED_KEY = "chaos"
+
+
+def defaults(settings: Settings) -> dict[str, Any]:
+    """The chaos settings a server starts with: its options."""
+    return {
+        "latency": settings.latency,
+        "fault_rate": float(settings.fault_rate),
+        "fault_timeout": settings.fault_timeout,
+    }
+
+
+def start(settings: Settings, store: Store) -> None:
+    """At a server's start (once, before any worker): the options replace the settings a --db file kept from
+    an earlier run's ``PUT /_vkmock/settings``."""
+    shared = Shared(store, SHARED_KEY, lambda: defaults(settings))
+    stored = shared.stored()
+    if stored is not None and stored != defaults(settings):
+        shared.set(defaults(settings))
 
 
 class Chaos:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
-        self.shared = shared = Shared(store, "chaos", self.defaults)
+        self.shared = Shared(store, SHARED_KEY, self.defaults)
         self.rng = random.Random(f"{settings.seed}:chaos")
         self._lock = threading.Lock()
         self._parsed: Config | None = None
         self._cached: tuple[int, Config] | None = None  # (store version, its config)
-        stored = shared.stored()
-        if stored is not None and stored != self.defaults():
-            shared.set(self.defaults())  # a new start (or another --db run): the command line wins
+        # nothing is written here: an app is also made by a worker that replaces one that died, and the
+        # settings changed at run time must survive it (``start`` resets them, once, when a server starts)
 
     def defaults(self) -> dict[str, Any]:
-        s = self.settings
-        return {"latency": s.latency, "fault_rate": float(s.fault_rate), "fault_timeout": s.fault_timeout}
+        return defaults(self.settings)
 
     def config(self) -> Config:
         """The settings in force, parsed once per store version (a change through any worker bumps it); the

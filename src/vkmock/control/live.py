@@ -47,7 +47,7 @@ from flask import Flask, request
 from vkmock.bifrost import durations
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import format_ts, parse_ts
-from vkmock.control.runtime import Shared, span
+from vkmock.control.runtime import WORLD_KEY, Shared, span
 from vkmock.errors import BadRequest
 from vkmock.jsonio import go_dumps_str, go_number
 from vkmock.serve.store import Store
@@ -372,6 +372,7 @@ class Live:
         with self.lock:
             self.store.reset(world)
             self.clock.change(rewind=True)
+            self.last_flush = None  # as at start: the rewound clock has not flushed yet
 
     def control(self, body: Any) -> dict[str, Any]:
         """Apply a ``POST /_vkmock/clock`` body: any of ``freeze``, ``advance``, ``speed``, ``flush``."""
@@ -457,13 +458,16 @@ class Live:
             self.flush([vk_id])
 
 
-def reset_world(state: Any, world: fakes.World) -> None:
-    """Load ``world`` into the store; with ``--live`` the clock rewinds to the anchor in the same step."""
+def reset_world(state: Any, world: fakes.World, origin: dict[str, Any] | None = None) -> None:
+    """Load ``world`` into the store; with ``--live`` the clock rewinds to the anchor in the same step.
+    ``origin`` (``runtime.world_origin``) is recorded as what the store now holds."""
     live = state.extras.get("live")
     if live is None:
         state.store.reset(world)
     else:
         live.reset_world(world)
+    if origin is not None:
+        state.store.set_meta(WORLD_KEY, json.dumps(origin))
 
 
 def init_app(app: Flask, state: Any) -> None:

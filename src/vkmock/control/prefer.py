@@ -15,9 +15,11 @@ Rules:
   preference vkmock does not know, a malformed value, a status the operation does not declare or an unknown
   example or scenario is refused with 400 and a message that lists the allowed values. RFC 7240's own
   preferences (``return``, ``respond-async``, ``wait``, ``handling``) are accepted and ignored.
-- Query parameters are read only for the names above (``__code`` ... ``__fault``); any other parameter,
-  ``__*`` or not, is ignored as upstream ignores parameters it does not know, so the real routes
-  (``from_memory``) keep working.
+- Query parameters are read for the names above (``__code`` ... ``__fault``), and a ``__`` parameter that is
+  a near miss of one of them (``?__cod=500``, ``?__scenaro=empty``) is a 400 like an unknown ``Prefer``
+  preference, naming the one meant. Any other parameter, ``__*`` or not, is ignored as upstream ignores
+  parameters it does not know: the real routes (``from_memory``) keep working, and contract tools that add
+  random parameters (Schemathesis does) get upstream's answer.
 - ``code``/``example``, ``dynamic`` and ``scenario`` exclude one another; ``delay`` and ``fault`` go with any.
 - No preference changes state. ``dynamic=true`` and ``scenario=NAME`` on a write are dry runs: the body is
   checked by the same rules (a bad body still gets its 400), the answer is what the write would answer
@@ -29,6 +31,7 @@ Rules:
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
 import json
@@ -47,7 +50,7 @@ from vkmock.bifrost.v1_4 import rules
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import parse_ts, ts_micros
-from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
+from vkmock.errors import FAILED, UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
 from vkmock.jsonio import go_dumps, go_dumps_str
 from vkmock.serve import fixtures
 from vkmock.serve.http import JSON, DryRun, read_body, state
@@ -58,6 +61,7 @@ IGNORED = ("return", "respond-async", "wait", "handling")  # RFC 7240's register
 FAULTS = ("reset", "empty", "malformed", "timeout")
 MAX_DELAY_MS = 60_000
 QUERY_PREFIX = "__"
+NEAR_MISS = 0.75  # difflib's similarity from which an unknown __name is taken for a typo of a preference
 DRY_RUN_FIRST_ID = 1_000_000_000  # provider/MCP config ids in a dry run's answer (never stored)
 _TOKEN = re.compile(r'^\s*([A-Za-z][A-Za-z0-9_-]*)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^\s"]*)\s*)?$')
 _RULE_PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
@@ -118,10 +122,12 @@ def _collect() -> dict[str, str]:
         if name in IGNORED:
             return
         if name not in KNOWN:
+            close = difflib.get_close_matches(name, KNOWN, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
             raise _bad(
                 name,
                 value,
-                f"unknown preference ({origin}); vkmock understands {', '.join(KNOWN)} "
+                f"unknown preference ({origin}); {hint}vkmock understands {', '.join(KNOWN)} "
                 f"and ignores RFC 7240's {', '.join(IGNORED)}",
             )
         if name in found and found[name] != value:
@@ -143,11 +149,19 @@ def _collect() -> dict[str, str]:
                 value = re.sub(r"\\(.)", r"\1", value[1:-1])
             add(matched.group(1), value, "Prefer header")
     for key in request.args:
-        # only the known names: any other query parameter is ignored, as upstream ignores unknown parameters
-        if key.startswith(QUERY_PREFIX) and key[len(QUERY_PREFIX) :].lower() in KNOWN:
+        # the preferences and their near misses (a typo is refused); any other parameter is ignored, as upstream
+        # ignores parameters it does not know
+        if key.startswith(QUERY_PREFIX) and _twin(key[len(QUERY_PREFIX) :].lower()):
             for value in request.args.getlist(key):
                 add(key[len(QUERY_PREFIX) :], value, f"query parameter {key}")
     return found
+
+
+def _twin(name: str) -> bool:
+    """A preference's query twin, or a near miss of one (``cod``, ``scenaro``; never a ``__dunder__``)."""
+    if name in KNOWN:
+        return True
+    return not name.endswith("__") and bool(difflib.get_close_matches(name, KNOWN, n=1, cutoff=NEAR_MISS))
 
 
 def _int(name: str, value: str, low: int, high: int) -> int:
@@ -394,6 +408,8 @@ def _coded(method: str, path: str, op: dict[str, Any], prefs: Preferences) -> Re
         applied(f"code={code}")
     if code >= 400:
         message = (body or {}).get("error", {}).get("message") if isinstance(body, dict) else None
+        if code == 500:  # the operation's own upstream message, as --fault-rate answers
+            message = FAILED.get((method, path), message)
         described = spec.resolve(op["responses"][str(code)], _spec_name()).get("description", "Error")
         raise Preferred(code, message or described)
     data = go_dumps(body) if body is not None else _generated_answer(method, state().settings.seed)
@@ -492,7 +508,6 @@ def answer() -> Response | None:
     if found is None:
         return None  # an unknown route or method keeps its 404/405
     method, path, op = found
-    g.vkmock_answered = True
     if state().profile.groups and (prefs.scenario is not None or prefs.dynamic):
         if prefs.scenario is not None:
             return _scenario_1_5(method, prefs)

@@ -9,6 +9,9 @@ around the app) the first caller of a request asks the store (``Store.sync``: wi
 database) and the later ones reuse the answer, unless this process wrote in between; outside a request every
 call asks the store.
 
+``WORLD_KEY`` records what the store was last loaded with (``world_origin``), so that a restart on a ``--db``
+file can say what it serves.
+
 ``span`` reads the time spans of the options: ``250ms``, ``1.5s``, ``10s``, ``2m``, ``1h``, ``1d``; a bare
 number is in ``unit`` (seconds unless the option says otherwise).
 """
@@ -23,9 +26,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from vkmock.serve.store import Store
+from vkmock.settings import Settings
+
+WORLD_KEY = "world"
 
 _SPAN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3_600.0, "d": 86_400.0}
+
+
+def world_origin(settings: Settings) -> dict[str, Any]:
+    """What ``settings`` ask the world to be made of: a fixture, or a seed, a count and an anchor."""
+    if settings.fixture:
+        return {"fixture": settings.fixture, "bifrost": settings.bifrost}
+    return {"seed": settings.seed, "count": settings.count, "now": settings.now, "bifrost": settings.bifrost}
 
 
 def span(text: str | float | int, unit: str = "s") -> float:

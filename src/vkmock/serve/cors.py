@@ -36,6 +36,13 @@ ALLOW_HEADERS = (
 EXPOSE_HEADERS = "Preference-Applied, X-Vkmock-Fault, Retry-After"
 MAX_AGE = "86400"
 LOCAL = re.compile(r"^https?://(localhost|127\.0\.0\.1|0\.0\.0\.0|\[::1\])(:[0-9]{1,5})?$", re.IGNORECASE)
+#: the origins ``LOCAL`` matches, as the 403 message lists them
+LOCAL_NAMES = (
+    "http(s)://localhost[:port]",
+    "http(s)://127.0.0.1[:port]",
+    "http(s)://0.0.0.0[:port]",
+    "http(s)://[::1][:port]",
+)
 ORIGIN_SHAPE = re.compile(r"^(\*|[a-z][a-z0-9+.-]*://[^/\s?#]+)$", re.IGNORECASE)
 
 
@@ -76,7 +83,7 @@ class Cors:
         ):
             return None
         if not self.allowed(origin):
-            allowed = ", ".join(["http://localhost:*", "http://127.0.0.1:*", *self.origins])
+            allowed = ", ".join([*LOCAL_NAMES, *self.origins])
             raise Forbidden(
                 f"CORS: origin {origin} is not allowed (allowed: {allowed}; add it with --cors-origin)"
             )
