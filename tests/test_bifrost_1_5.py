@@ -29,7 +29,7 @@ def make_client(**settings: Any) -> Any:
     return create_app(Settings(**values)).test_client()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def engine_db(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
     """The stores of the in-process clients: SQLite in memory, or a fresh PostgreSQL database for each client
     (closed after)."""

@@ -482,6 +482,7 @@ def _post(url: str, body: dict[str, Any]) -> None:
         (["mock", "http://x", "--report", "html:x"], "--report takes junit:PATH or json:PATH"),
     ],
 )
+@pytest.mark.slow  # runs the command in a child process
 def test_usage_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     result = run_vkmock("compare", *args, timeout=60)
     assert result.returncode == 2, result

@@ -49,7 +49,7 @@ class Api:
         return [vk["name"] for vk in self.call("GET")[1]["virtual_keys"]]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def api(serve: Any, request: pytest.FixtureRequest) -> Api:
     """A server on each store: SQLite in memory, and a fresh PostgreSQL database (the same assertions)."""
     db = ("--db", str(request.getfixturevalue("pg_url"))) if request.param == "postgresql" else ()

@@ -6,7 +6,7 @@ import pytest
 
 from vkmock.control.faults import InjectedFault
 from vkmock.control.prefer import Preferred
-from vkmock.errors import BadRequest, Conflict, MethodNotAllowed, Unauthorized, VkmockError
+from vkmock.errors import ApiError, BadRequest, Conflict, MethodNotAllowed, Unauthorized
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ from vkmock.errors import BadRequest, Conflict, MethodNotAllowed, Unauthorized, 
         Preferred(404, "Virtual key not found"),
     ],
 )
-def test_prefixed_keeps_the_class_the_status_and_what_the_error_carries(error: VkmockError) -> None:
+def test_prefixed_keeps_the_class_the_status_and_what_the_error_carries(error: ApiError) -> None:
     before = dict(vars(error))
     clone = error.prefixed("Failed to update virtual key: ")
     assert type(clone) is type(error) and clone is not error

@@ -21,7 +21,7 @@ from vkmock.settings import DEFAULT_NOW
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
 
 
-ENGINES = ("sqlite", "postgresql")
+ENGINES = ("sqlite", pytest.param("postgresql", marks=pytest.mark.slow))
 
 
 @pytest.fixture(params=ENGINES)

@@ -22,7 +22,7 @@ from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import utcnow
 from vkmock.control import admin, faults, journal, live, prefer, watch
 from vkmock.control.runtime import WORLD_KEY, world_origin
-from vkmock.errors import MethodNotAllowed, NotFound, Unauthorized, VkmockError, envelope_bytes
+from vkmock.errors import ApiError, MethodNotAllowed, NotFound, Unauthorized, envelope_bytes
 from vkmock.serve import auth, cors, dashboard, fixtures, groups, ws
 from vkmock.serve.routes import QUOTA, bp
 from vkmock.serve.store import Store, WorldLike
@@ -122,8 +122,8 @@ def _install_errors(app: Flask, state: AppState) -> None:
             response.headers[key] = value
         return response
 
-    @app.errorhandler(VkmockError)
-    def vkmock_error(exc: VkmockError) -> Response:
+    @app.errorhandler(ApiError)
+    def vkmock_error(exc: ApiError) -> Response:
         headers = {"Allow": ", ".join(exc.allowed)} if isinstance(exc, MethodNotAllowed) else None
         return respond(exc.status_for(state.settings.upstream_quirks), exc.message, headers)
 

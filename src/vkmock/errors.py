@@ -2,7 +2,8 @@
 
 The tree::
 
-    VkmockError                 status, message, upstream_status
+    VkmockError (vkmock.exceptions: the root of every error vkmock raises on purpose)
+    └── ApiError                status, message, upstream_status: an answer in the envelope
     ├── BadRequest              400  malformed JSON, wrong types, a broken validation rule
     ├── Unauthorized            401  missing or wrong credentials
     ├── Forbidden               403  admin routes from a non-loopback client without a token
@@ -21,9 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from vkmock.exceptions import VkmockError
 from vkmock.jsonio import go_dumps
 
 __all__ = [
+    "ApiError",
     "BadRequest",
     "Conflict",
     "Forbidden",
@@ -50,7 +53,9 @@ FAILED = {
 }
 
 
-class VkmockError(Exception):
+class ApiError(VkmockError):
+    """An error answered in Bifrost's envelope with ``status`` (``upstream_status`` under --upstream-quirks)."""
+
     status = 500
 
     def __init__(self, message: str, *, upstream_status: int | None = None) -> None:
@@ -63,7 +68,7 @@ class VkmockError(Exception):
             return self.upstream_status
         return self.status
 
-    def prefixed(self, prefix: str) -> VkmockError:
+    def prefixed(self, prefix: str) -> ApiError:
         """The same error with ``prefix`` in front of its message (PUT wraps most messages)."""
         message = prefix + self.message
         # a copy of this very error (its status, ``allowed`` and whatever else its class carries), without
@@ -75,26 +80,26 @@ class VkmockError(Exception):
         return clone
 
 
-class BadRequest(VkmockError):
+class BadRequest(ApiError):
     status = 400
 
 
-class Unauthorized(VkmockError):
+class Unauthorized(ApiError):
     status = 401
 
     def __init__(self, message: str = "Unauthorized", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
 
 
-class Forbidden(VkmockError):
+class Forbidden(ApiError):
     status = 403
 
 
-class NotFound(VkmockError):
+class NotFound(ApiError):
     status = 404
 
 
-class MethodNotAllowed(VkmockError):
+class MethodNotAllowed(ApiError):
     status = 405
 
     def __init__(self, message: str, *, allowed: list[str] | None = None, **kwargs: Any) -> None:
@@ -102,19 +107,19 @@ class MethodNotAllowed(VkmockError):
         self.allowed = allowed or []
 
 
-class Conflict(VkmockError):
+class Conflict(ApiError):
     status = 409
 
 
-class PayloadTooLarge(VkmockError):
+class PayloadTooLarge(ApiError):
     status = 413
 
 
-class InternalError(VkmockError):
+class InternalError(ApiError):
     status = 500
 
 
-class ServiceUnavailable(VkmockError):
+class ServiceUnavailable(ApiError):
     status = 503
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from vkmock.exceptions import VkmockError
+
 MAX_DEPTH = 64
 
 _ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -28,7 +30,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class InvalidJSON(ValueError):
+class InvalidJSON(VkmockError, ValueError):
     """The request body is not JSON upstream's decoder would accept."""
 
 

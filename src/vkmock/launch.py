@@ -29,11 +29,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vkmock.exceptions import VkmockError
+
 LISTENING = r" on http://127\.0\.0\.1:(\d+)"
 HEALTH = "/_vkmock/health"
 
 
-class LaunchError(RuntimeError):
+class LaunchError(VkmockError, RuntimeError):
     """The server exited, or did not answer its health route in time; the message ends with its output."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from vkmock.exceptions import VkmockError
+
 #: Every key ``vkmock contract --allow-writes`` creates is named with this prefix, and removed at the end.
 PREFIX = "vkmock-contract-"
 BASE = "/api/governance/virtual-keys"
@@ -26,11 +28,11 @@ REDACTED = "[redacted]"
 PAGE, MAX_PAGES = 100, 1000  # a paged list is read 100 keys at a time, at most 100,000 keys
 
 
-class UsageError(Exception):
+class UsageError(VkmockError):
     """Bad options or input files: exit status 2."""
 
 
-class ConnectionProblem(Exception):
+class ConnectionProblem(VkmockError):
     """The deployment cannot be reached (refused, timed out, DNS, TLS): exit status 2."""
 
 

@@ -45,7 +45,7 @@ from flask import Flask, Response, request
 
 from vkmock.control import prefer
 from vkmock.control.runtime import OncePerRequest, Shared, checked_version, span
-from vkmock.errors import FAILED, BadRequest, VkmockError
+from vkmock.errors import FAILED, ApiError, BadRequest
 from vkmock.jsonio import go_number
 from vkmock.serve.server import connection_socket
 from vkmock.serve.store import Store
@@ -59,7 +59,7 @@ RATE_FAULT = "fault-rate"
 _AMOUNT = r"([0-9]+(?:\.[0-9]+)?)(ms|s)?"
 
 
-class InjectedFault(VkmockError):
+class InjectedFault(ApiError):
     """A 500 or 503 injected by ``--fault-rate`` (rendered by the app's one handler)."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -50,7 +50,7 @@ from vkmock.bifrost.v1_4 import rules
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import parse_ts, ts_micros
-from vkmock.errors import FAILED, UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
+from vkmock.errors import FAILED, UPDATE_PREFIX, ApiError, BadRequest, Conflict, NotFound
 from vkmock.jsonio import go_dumps, go_dumps_str
 from vkmock.serve import fixtures
 from vkmock.serve.http import JSON, DryRun, read_body, state
@@ -72,7 +72,7 @@ _MESSAGES = {
 }
 
 
-class Preferred(VkmockError):
+class Preferred(ApiError):
     """An error status the client asked for with ``Prefer: code=...`` (rendered by the app's one handler)."""
 
     def __init__(self, status: int, message: str) -> None:

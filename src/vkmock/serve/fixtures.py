@@ -18,12 +18,13 @@ from vkmock import bifrost, spec
 from vkmock.bifrost import Profile
 from vkmock.bifrost.v1_4.world import World, build_catalogue
 from vkmock.clock import parse_ts
+from vkmock.exceptions import VkmockError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 SUFFIXES = (".json", ".yaml", ".yml")
 
 
-class FixtureError(ValueError):
+class FixtureError(VkmockError, ValueError):
     """A fixture that cannot be served: ``file``, ``path`` (JSON pointer) and ``reason``."""
 
     def __init__(self, file: str, path: str, reason: str) -> None:

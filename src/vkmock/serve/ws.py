@@ -43,7 +43,7 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Event, Ping, TextMessage
 from wsproto.utilities import generate_accept_token
 
-from vkmock.errors import BadRequest, Forbidden, VkmockError
+from vkmock.errors import ApiError, BadRequest, Forbidden
 from vkmock.serve.server import connection_socket
 from vkmock.serve.store import Store
 
@@ -67,7 +67,7 @@ ALL_TAGS = [
 bp = Blueprint("ws", __name__)
 
 
-class Unavailable(VkmockError):
+class Unavailable(ApiError):
     status = 503
 
 

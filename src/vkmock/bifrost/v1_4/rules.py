@@ -34,7 +34,7 @@ from vkmock.bifrost.v1_4.models import (
 )
 from vkmock.bifrost.v1_4.world import Catalogue
 from vkmock.clock import format_ts
-from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, VkmockError
+from vkmock.errors import UPDATE_PREFIX, ApiError, BadRequest, Conflict
 from vkmock.jsonio import InvalidJSON, go_number, parse_body
 
 Record = dict[str, Any]
@@ -117,7 +117,7 @@ def _validate_new_budget(budget: CreateBudgetRequest) -> None:
         raise BadRequest("budget reset duration is required", upstream_status=500)
 
 
-def _validate_new_rate_limit(limit: RateLimitRequest, missing: type[VkmockError] = BadRequest) -> None:
+def _validate_new_rate_limit(limit: RateLimitRequest, missing: type[ApiError] = BadRequest) -> None:
     """upstream ``validateRateLimit`` (500 upstream). ``missing`` is the error for a max without a duration:
     400 on create (the spec says so), 409 on update (it depends on the stored limit)."""
     for kind in ("token", "request"):
@@ -418,13 +418,13 @@ def parse_update(body: bytes, now: Now) -> Callable[[Record, Ids, Catalogue], Re
                 )
         _provider_whitelists(request.provider_configs)
         _mcp_names(request.mcp_configs)
-    except VkmockError as exc:
+    except ApiError as exc:
         raise exc.prefixed(UPDATE_PREFIX) from exc
 
     def change(current: Record, ids: Ids, catalogue: Catalogue) -> Record:
         try:
             record = _apply_update(current, request, ids, catalogue, now())
-        except VkmockError as exc:
+        except ApiError as exc:
             raise exc.prefixed(UPDATE_PREFIX) from exc
         # after upstream's own checks (some depend on the stored key), so their messages come first
         _schema_net("UpdateVirtualKeyRequest", raw, UPDATE_PREFIX)

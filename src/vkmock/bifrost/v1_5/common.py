@@ -18,7 +18,7 @@ from vkmock import spec
 from vkmock.bifrost import durations
 from vkmock.bifrost.v1_5.models import BudgetRequest, RateLimitRequest
 from vkmock.clock import format_ts
-from vkmock.errors import BadRequest, Conflict, VkmockError
+from vkmock.errors import ApiError, BadRequest, Conflict
 from vkmock.jsonio import InvalidJSON, go_number, parse_body
 
 Record = dict[str, Any]
@@ -129,7 +129,7 @@ def check_whitelist(values: list[str] | None, what: str) -> None:
 # ---- budgets ---------------------------------------------------------------------------------------------
 
 
-def duplicate_duration(message: str) -> VkmockError:
+def duplicate_duration(message: str) -> ApiError:
     """A body that names one reset duration twice (upstream 400; the spec cannot express it, so 409)."""
     return Conflict(message, upstream_status=400)
 

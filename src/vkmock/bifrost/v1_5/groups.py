@@ -30,7 +30,7 @@ from vkmock.bifrost.v1_5.common import (
 from vkmock.bifrost.v1_5.keys import Records
 from vkmock.bifrost.v1_5.models import BudgetRequest, CustomerRequest, TeamRequest
 from vkmock.clock import format_ts
-from vkmock.errors import BadRequest, Conflict, NotFound, VkmockError
+from vkmock.errors import ApiError, BadRequest, Conflict, NotFound
 
 Now = Callable[[], datetime]
 TEAM_BUDGET_CHECKS = (
@@ -38,7 +38,7 @@ TEAM_BUDGET_CHECKS = (
 )
 
 
-def _generic(exc: VkmockError, message: str) -> VkmockError:
+def _generic(exc: ApiError, message: str) -> ApiError:
     """Upstream's one message for every failure inside a team or customer transaction (500 upstream; the body
     is at fault, so 400 here)."""
     return exc if exc.status >= 500 else BadRequest(message, upstream_status=500)
@@ -105,7 +105,7 @@ def create_team(body: bytes, now: Now) -> Callable[[Records], Record]:
         team_id = str(uuid.uuid4())
         try:
             budgets = _team_budgets(request.budgets or [], moment, team_id)
-        except VkmockError as exc:
+        except ApiError as exc:
             if exc.upstream_status is None or exc.upstream_status == 400:
                 raise
             raise _generic(exc, "failed to create team") from exc
@@ -152,7 +152,7 @@ def update_team(team_id: str, body: bytes, now: Now) -> Callable[[Records], Reco
                     list(current.get("budgets") or []), request.budgets, moment, {"team_id": team_id}, False,
                     team=True,
                 )
-            except VkmockError as exc:
+            except ApiError as exc:
                 raise _generic(exc, "Failed to update team") from exc
             team.pop("budgets", None)
             if budgets:
@@ -160,7 +160,7 @@ def update_team(team_id: str, body: bytes, now: Now) -> Callable[[Records], Reco
         if request.rate_limit is not None:
             try:
                 attach(team, "rate_limit", overwrite_rate_limit(current.get("rate_limit"), request.rate_limit, moment))
-            except VkmockError as exc:
+            except ApiError as exc:
                 raise _generic(exc, "Failed to update team") from exc
         team["updated_at"] = format_ts(moment)
         team = ordered(team, shapes.TEAM_ORDER)
@@ -201,7 +201,7 @@ def create_customer(body: bytes, now: Now) -> Callable[[Records], Record]:
         if request.budget is not None:
             try:
                 validate_budget(request.budget)
-            except VkmockError as exc:
+            except ApiError as exc:
                 raise _generic(exc, "failed to create customer") from exc
             attach(customer, "budget", new_budget(request.budget, moment, {}, False))
         if request.rate_limit is not None:
@@ -255,7 +255,7 @@ def update_customer(customer_id: str, body: bytes, now: Now) -> Callable[[Record
             if request.rate_limit is not None:
                 limit = overwrite_rate_limit(current.get("rate_limit"), request.rate_limit, moment)
                 attach(customer, "rate_limit", limit)
-        except VkmockError as exc:
+        except ApiError as exc:
             raise _generic(exc, "Failed to update customer") from exc
         customer["updated_at"] = format_ts(moment)
         customer = ordered(customer, shapes.CUSTOMER_ORDER)

@@ -32,7 +32,7 @@ from vkmock.bifrost.v1_5.common import (
 )
 from vkmock.bifrost.v1_5.models import BudgetRequest, MCPConfigRequest, ProviderConfigRequest, VirtualKeyRequest
 from vkmock.clock import format_ts
-from vkmock.errors import UPDATE_PREFIX, BadRequest, Conflict, NotFound, VkmockError
+from vkmock.errors import UPDATE_PREFIX, ApiError, BadRequest, Conflict, NotFound
 from vkmock.jsonio import go_number
 
 Now = Callable[[], datetime]
@@ -309,7 +309,7 @@ def update(vk_id: str, body: bytes, now: Now) -> Callable[[Records], str]:
         try:
             record = _apply(current, request, tx, now())
             schema_net("UpdateVirtualKeyRequest", raw)
-        except VkmockError as exc:
+        except ApiError as exc:
             raise exc.prefixed(UPDATE_PREFIX) from exc
         return tx.put("virtual_key", record, new=False)
 
