@@ -539,3 +539,13 @@ def test_paging_abuse_gets_an_answer_and_changes_nothing(client: Any, query: str
     assert response.status_code == 200, response.data  # the first of a repeated parameter counts, as upstream
     assert list(response.get_json()) == LIST_KEYS
     assert call(client, "GET", VK).data == before
+
+
+def test_the_quota_path_answers_only_its_own_methods_in_1_5_and_is_a_key_id_in_1_4() -> None:
+    new, old = make_client(), make_client(bifrost="1.4")
+    assert new.options(f"{VK}/quota").headers["Allow"] == "GET, HEAD, OPTIONS"
+    for method in ("PUT", "DELETE", "POST", "TRACE"):
+        response = call(new, method, f"{VK}/quota", {} if method in ("PUT", "POST") else None)
+        assert (response.status_code, response.headers["Allow"]) == (405, "GET, HEAD, OPTIONS")
+    response = call(old, "PUT", f"{VK}/quota", {})
+    assert (response.status_code, message(response)) == (404, "Virtual key not found")

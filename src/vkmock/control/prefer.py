@@ -475,7 +475,7 @@ def _dynamic_1_5(method: str, prefs: Preferences) -> Response:
     applied(f"seed={seed}")
     generated = _world_store("dynamic", "", None, seed, max(st.settings.count, 1), st.settings.now)
     vk_id = (request.view_args or {}).get("vk_id")
-    if vk_id is not None and request.url_rule is not None and request.url_rule.rule.endswith("<key_id:vk_id>"):
+    if vk_id is not None and request.url_rule is not None and request.url_rule.rule.endswith("<path:vk_id>"):
         rows = generated.rows()
         pick = rows[int(hashlib.sha256(vk_id.encode()).hexdigest()[:8], 16) % len(rows)]
         doc = (generated.get_doc(pick.id) or "").replace(pick.id, vk_id)

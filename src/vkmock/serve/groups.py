@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from vkmock.bifrost.v1_5 import groups, views
+from vkmock.errors import MethodNotAllowed
 from vkmock.jsonio import go_dumps_str
 from vkmock.serve.http import json_response, read_body, state, store
 
 bp = Blueprint("bifrost_groups", __name__)
 TEAMS = "/api/governance/teams"
 CUSTOMERS = "/api/governance/customers"
+QUOTA = "/api/governance/virtual-keys/quota"
 
 
 def _answer(message: str | None, key: str, record: dict | None) -> Response:
@@ -21,6 +23,18 @@ def _answer(message: str | None, key: str, record: dict | None) -> Response:
     if record is not None:
         parts[key] = go_dumps_str(record)
     return json_response(("{" + ",".join(f'"{k}":{parts[k]}' for k in sorted(parts)) + "}\n").encode())
+
+
+QUOTA_METHODS = "GET, HEAD, OPTIONS"
+
+
+@bp.route(QUOTA, methods=["POST", "PUT", "DELETE", "PATCH", "TRACE", "OPTIONS"])
+def quota_other_methods() -> Response:
+    """``/virtual-keys/quota`` answers only the methods the spec gives it (its static segment wins over
+    ``{vk_id}``, as upstream's router's does): ``OPTIONS`` says so, anything else is a 405."""
+    if request.method == "OPTIONS":
+        return Response(status=200, headers={"Allow": QUOTA_METHODS})
+    raise MethodNotAllowed(f"Method {request.method} not allowed", allowed=QUOTA_METHODS.split(", "))
 
 
 @bp.get(TEAMS)

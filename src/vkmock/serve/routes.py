@@ -4,10 +4,7 @@ Every body is bytes already serialised the way Bifrost does."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, request
-from werkzeug.routing import PathConverter
 
 from vkmock import spec
 from vkmock.bifrost.v1_4 import rules as rules_1_4
@@ -20,18 +17,6 @@ from vkmock.serve.http import JSON, from_memory, json_response, read_body, state
 __all__ = ["JSON", "bp", "json_response", "read_body", "state"]
 
 bp = Blueprint("bifrost", __name__)
-
-
-class KeyIdConverter(PathConverter):
-    """A key id: any path segment(s) but ``quota``, which is the quota route's own (upstream's static segment
-    wins), so that ``/quota`` answers only the methods the spec gives it."""
-
-    regex = r"(?!quota$)[^/].*?"
-
-
-@bp.record_once
-def _converters(setup: Any) -> None:
-    setup.app.url_map.converters["key_id"] = KeyIdConverter
 BASE = "/api/governance/virtual-keys"
 QUOTA = BASE + "/quota"
 MISSING_VK = (
@@ -62,7 +47,7 @@ def create_virtual_key() -> Response:
     return json_response(_message("Virtual key created successfully", doc))
 
 
-@bp.get(QUOTA)
+@bp.get(QUOTA, provide_automatic_options=False)  # OPTIONS: serve.groups in 1.5, the key route in 1.4
 def virtual_key_quota() -> Response:
     """Bifrost 1.5: a key's own budgets and limit, authenticated by the key itself (no management auth)."""
     st = state()
@@ -97,7 +82,7 @@ def _virtual_key_credential() -> str | None:
     return next((c for c in candidates if c.lower().startswith("sk-bf-")), None)
 
 
-@bp.get(BASE + "/<key_id:vk_id>")
+@bp.get(BASE + "/<path:vk_id>")
 def get_virtual_key(vk_id: str) -> Response:
     st = state()
     if st.profile.groups:
@@ -108,7 +93,7 @@ def get_virtual_key(vk_id: str) -> Response:
     return json_response(('{"virtual_key":' + doc + "}\n").encode())
 
 
-@bp.put(BASE + "/<key_id:vk_id>")
+@bp.put(BASE + "/<path:vk_id>")
 def update_virtual_key(vk_id: str) -> Response:
     st = state()
     if st.profile.groups:
@@ -119,7 +104,7 @@ def update_virtual_key(vk_id: str) -> Response:
     return json_response(_message("Virtual key updated successfully", doc))
 
 
-@bp.delete(BASE + "/<key_id:vk_id>")
+@bp.delete(BASE + "/<path:vk_id>")
 def delete_virtual_key(vk_id: str) -> Response:
     if state().profile.groups:
         store().transact(keys_1_5.delete(vk_id))
