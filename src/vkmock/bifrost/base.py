@@ -1,8 +1,10 @@
-"""What every profile's rules work with, apart from any store: the id allocator of a write."""
+"""What every profile's rules share, apart from any store: the id allocator of a write and the whitelist rule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from vkmock.errors import BadRequest, Conflict
 
 
 @dataclass
@@ -19,3 +21,23 @@ class Ids:
     def mcp_config(self) -> int:
         self.next_mcp_config += 1
         return self.next_mcp_config - 1
+
+
+def check_whitelist(values: list[str] | None, what: str) -> None:
+    """Upstream's WhiteList rule: ``*`` alone, or values without (case-insensitive) repeats; ``what`` is, for
+    example, ``allowed_models for provider openai``."""
+    if not values:
+        return
+    if "*" in values and len(values) > 1:
+        raise BadRequest(f"invalid {what}: wildcard '*' cannot be used with other values in the whitelist")
+    seen: dict[str, str] = {}
+    for value in values:
+        folded = value.lower()
+        if folded in seen:
+            message = f"invalid {what}: duplicate value '{value}' in whitelist"
+            if seen[folded] == value:
+                raise BadRequest(message)
+            # Differs only in case: upstream says 400, but the spec's uniqueItems cannot say so, and a 400 on
+            # schema-valid data would break the contract; 409 keeps the refusal and the message.
+            raise Conflict(message, upstream_status=400)
+        seen[folded] = value

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from vkmock import spec
 from vkmock.bifrost import durations
-from vkmock.bifrost.base import Ids
+from vkmock.bifrost.base import Ids, check_whitelist
 from vkmock.bifrost.v1_4.models import (
     CreateBudgetRequest,
     CreateVirtualKeyRequest,
@@ -80,22 +80,7 @@ def _schema_net(schema_name: str, raw: dict[str, Any], prefix: str = "") -> None
 # ---- shared checks --------------------------------------------------------------------------------------
 
 
-def _whitelist(values: list[str] | None, what: str) -> None:
-    if not values:
-        return
-    if "*" in values and len(values) > 1:
-        raise BadRequest(f"invalid {what}: wildcard '*' cannot be used with other values in the whitelist")
-    seen: dict[str, str] = {}
-    for value in values:
-        folded = value.lower()
-        if folded in seen:
-            message = f"invalid {what}: duplicate value '{value}' in whitelist"
-            if seen[folded] == value:
-                raise BadRequest(message)
-            # Differs only in case: upstream says 400, but the spec's uniqueItems cannot say so, and a 400 on
-            # schema-valid data would break the contract; 409 keeps the refusal and the message.
-            raise Conflict(message, upstream_status=400)
-        seen[folded] = value
+_whitelist = check_whitelist
 
 
 def _check_budget_values(budget: CreateBudgetRequest, negative: str, bad_format: str, new: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Pieces every Bifrost 1.5 resource shares: decoding, budgets, rate limits, calendar periods, whitelists.
+"""Pieces every Bifrost 1.5 resource shares: decoding, budgets, rate limits, calendar periods.
 
 Messages are upstream's, word for word. Statuses follow vkmock's rule for the whole project: upstream's 400s
 stay 400; where upstream answers an input error with a 500 vkmock answers 400 when the body alone is wrong and
@@ -102,28 +102,6 @@ def period_start(moment: datetime, duration: str) -> datetime:
     if unit == "Y":
         return day.replace(month=1, day=1)
     return moment
-
-
-# ---- whitelists ------------------------------------------------------------------------------------------
-
-
-def check_whitelist(values: list[str] | None, what: str) -> None:
-    """``*`` alone or a list without (case-insensitive) repeats; ``what`` is e.g. ``allowed_models for provider
-    openai``."""
-    if not values:
-        return
-    if "*" in values and len(values) > 1:
-        raise BadRequest(f"invalid {what}: wildcard '*' cannot be used with other values in the whitelist")
-    seen: dict[str, str] = {}
-    for value in values:
-        folded = value.lower()
-        if folded in seen:
-            message = f"invalid {what}: duplicate value '{value}' in whitelist"
-            if seen[folded] == value:
-                raise BadRequest(message)
-            # only the case differs: the spec's uniqueItems cannot say so, so a 400 would break the contract
-            raise Conflict(message, upstream_status=400)
-        seen[folded] = value
 
 
 # ---- budgets ---------------------------------------------------------------------------------------------
