@@ -210,15 +210,17 @@ def key_detail(store: Reader, doc: str) -> str:
     return go_dumps_str(record)
 
 
+def _ids_by_value(store: Reader) -> dict[str, str]:
+    """Every key's id by its ``value``, built once per store version (not once per quota request)."""
+    records = (json.loads(doc) for doc in store.docs([r.id for r in store.rows()]))
+    return {str(record.get("value")): str(record["id"]) for record in records}
+
+
 def find_by_value(store: Reader, value: str) -> dict[str, Any] | None:
     """The key whose ``value`` is ``value`` (the quota route's look-up)."""
-    needle = '"value":' + json.dumps(value)
-    for doc in store.docs([r.id for r in store.rows()]):
-        if needle in doc:
-            record = json.loads(doc)
-            if record.get("value") == value:
-                return dict(record)
-    return None
+    vk_id = store.cached(("ids by value",), lambda: _ids_by_value(store)).get(value)
+    docs = store.docs([vk_id]) if vk_id is not None else []
+    return dict(json.loads(docs[0])) if docs else None
 
 
 # ---- teams and customers ----------------------------------------------------------------------------------
@@ -253,8 +255,14 @@ class _Joins:
         return shapes.customer_served(customer, self.teams_of.get(customer["id"], []), keys)
 
 
+def _joins(store: Reader) -> _Joins:
+    """The joins of the store's current version, computed once per version and shared by every read."""
+    joins: _Joins = store.cached(("joins",), lambda: _Joins(store))
+    return joins
+
+
 def _customer(store: Reader, customer: dict[str, Any]) -> dict[str, Any]:
-    return _Joins(store).customer(customer)
+    return _joins(store).customer(customer)
 
 
 def _group_list(store: Reader, args: Args, kind: str, key: str) -> bytes:
@@ -262,7 +270,7 @@ def _group_list(store: Reader, args: Args, kind: str, key: str) -> bytes:
     filter_customer = args.get("customer_id", "") if kind == "team" else ""
     if filter_customer:
         items = [t for t in items if t.get("customer_id") == filter_customer]
-    joins = _Joins(store)
+    joins = _joins(store)
     served = joins.team if kind == "team" else joins.customer
     if args.get("from_memory") == "true":
         body = "{" + ",".join(f"{json.dumps(i['id'])}:{go_dumps_str(served(i))}" for i in items) + "}"
@@ -294,7 +302,7 @@ def get_team(store: Reader, team_id: str) -> dict[str, Any]:
     doc = store.other("team", team_id)
     if doc is None:
         raise NotFound("Team not found")
-    return _Joins(store).team(json.loads(doc))
+    return _joins(store).team(json.loads(doc))
 
 
 def get_customer(store: Reader, customer_id: str) -> dict[str, Any]:
@@ -305,7 +313,7 @@ def get_customer(store: Reader, customer_id: str) -> dict[str, Any]:
 
 
 def team_served(store: Reader, team: dict[str, Any]) -> dict[str, Any]:
-    return _Joins(store).team(team)
+    return _joins(store).team(team)
 
 
 def customer_served(store: Reader, customer: dict[str, Any]) -> dict[str, Any]:
