@@ -1,10 +1,18 @@
-"""What every profile's rules share, apart from any store: the id allocator of a write and the whitelist rule."""
+"""What every profile's rules share, apart from any store: decoding a body, the id allocator of a write
+and the whitelist rule."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from vkmock.errors import BadRequest, Conflict
+from vkmock.jsonio import InvalidJSON, parse_body
+
+Model = TypeVar("Model", bound=BaseModel)
+INVALID_JSON = "Invalid JSON"
 
 
 @dataclass
@@ -41,3 +49,18 @@ def check_whitelist(values: list[str] | None, what: str) -> None:
             # schema-valid data would break the contract; 409 keeps the refusal and the message.
             raise Conflict(message, upstream_status=400)
         seen[folded] = value
+
+
+def decode(body: bytes, model: type[Model]) -> tuple[Model, dict[str, Any]]:
+    """A body as Go's ``json.Unmarshal`` into upstream's struct: anything it would refuse is ``Invalid JSON``.
+    Returns the model and the raw object (for ``schema_net``)."""
+    try:
+        raw = parse_body(body)
+    except InvalidJSON as exc:
+        raise BadRequest(INVALID_JSON) from exc
+    if not isinstance(raw, dict):  # Go decodes `null` into a zero struct; the spec says the body is an object
+        raise BadRequest(INVALID_JSON)
+    try:
+        return model.model_validate(raw), raw
+    except ValidationError as exc:
+        raise BadRequest(INVALID_JSON) from exc

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from vkmock import spec
 from vkmock.bifrost import durations
 from vkmock.bifrost.v1_5.models import BudgetRequest, RateLimitRequest
 from vkmock.clock import format_ts
 from vkmock.errors import ApiError, BadRequest, Conflict
-from vkmock.jsonio import InvalidJSON, go_number, parse_body
+from vkmock.jsonio import go_number
 
 Record = dict[str, Any]
-Model = TypeVar("Model", bound=BaseModel)
 
-INVALID_JSON = "Invalid JSON"
 RATE_LIMIT_FIELDS = ("token_max_limit", "token_reset_duration", "request_max_limit", "request_reset_duration")
 BUDGET_ORDER = [
     "id", "max_limit", "reset_duration", "last_reset", "current_usage", "team_id", "virtual_key_id",
@@ -38,21 +34,6 @@ RATE_LIMIT_ORDER = [
 
 
 SPEC_NAME = "bifrost-1.5.yaml"
-
-
-def decode(body: bytes, model: type[Model]) -> tuple[Model, dict[str, Any]]:
-    """A body as Go's ``json.Unmarshal`` into upstream's struct: anything it would refuse is ``Invalid JSON``.
-    Returns the model and the raw object (for ``schema_net``)."""
-    try:
-        raw = parse_body(body)
-    except InvalidJSON as exc:
-        raise BadRequest(INVALID_JSON) from exc
-    if not isinstance(raw, dict):  # Go decodes `null` into a zero struct; the spec says the body is an object
-        raise BadRequest(INVALID_JSON)
-    try:
-        return model.model_validate(raw), raw
-    except ValidationError as exc:
-        raise BadRequest(INVALID_JSON) from exc
 
 
 def schema_net(schema_name: str, raw: dict[str, Any], prefix: str = "") -> None:

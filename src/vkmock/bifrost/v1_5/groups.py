@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from vkmock.bifrost.base import decode
 from vkmock.bifrost.v1_5 import shapes
 from vkmock.bifrost.v1_5.common import (
     Record,
     attach,
-    decode,
     new_budget,
     new_rate_limit,
     ordered,

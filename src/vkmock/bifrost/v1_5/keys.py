@@ -13,12 +13,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from vkmock.bifrost.base import check_whitelist
+from vkmock.bifrost.base import check_whitelist, decode
 from vkmock.bifrost.v1_5 import shapes
 from vkmock.bifrost.v1_5.common import (
     Record,
     attach,
-    decode,
     duplicate_duration,
     new_budget,
     new_rate_limit,
