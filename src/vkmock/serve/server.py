@@ -122,6 +122,8 @@ def waitress_server(app: Any, settings: Settings, sock: socket.socket) -> Any:
     import waitress
     from waitress.server import TcpWSGIServer
 
+    from vkmock.serve import eventloop
+
     server = waitress.create_server(
         app,
         sockets=[sock],
@@ -138,15 +140,35 @@ def waitress_server(app: Any, settings: Settings, sock: socket.socket) -> Any:
     )
     if type(server) is not TcpWSGIServer:  # one TCP socket gives one plain server; anything else is left as is
         return server
-    server.__class__ = _batch_accepting_server()
+    server.__class__ = _vkmock_server()
+    server.poller = eventloop.IncrementalPoll(server._map)
     return server
 
 
-def _batch_accepting_server() -> type:
+def _vkmock_server() -> type:
     from waitress.server import TcpWSGIServer
 
-    class BatchAcceptingServer(TcpWSGIServer):
-        """waitress's TCP server, taking up to ``ACCEPT_BATCH`` waiting connections per wake-up."""
+    from vkmock.serve import eventloop
+
+    class VkmockServer(TcpWSGIServer):
+        """waitress's TCP server on ``eventloop.IncrementalPoll`` (its own loop asks every open connection on
+        every turn), taking up to ``ACCEPT_BATCH`` waiting connections per wake-up."""
+
+        channel_class = eventloop.Channel
+        poller: eventloop.IncrementalPoll
+
+        def run(self) -> None:
+            try:
+                while self._map:
+                    self.poller.turn(self.adj.asyncore_loop_timeout)
+            except (SystemExit, KeyboardInterrupt):
+                self.task_dispatcher.shutdown()
+
+        def maintenance(self, now: float) -> None:
+            super().maintenance(now)  # marks connections idle too long to be closed
+            for fd, channel in list(self.active_channels.items()):
+                if channel.will_close:
+                    self.poller.touch(fd)
 
         def handle_accept(self) -> None:
             for _ in range(ACCEPT_BATCH):
@@ -157,7 +179,7 @@ def _batch_accepting_server() -> type:
                 if len(self._map) == before:  # the queue is empty (or that client left): wait for the next
                     return
 
-    return BatchAcceptingServer
+    return VkmockServer
 
 
 def run_waitress(make_app: Callable[[], Flask], settings: Settings, sock: socket.socket) -> None:
