@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from vkmock.bifrost.v1_4 import rules
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.clock import utcnow
 from vkmock.errors import Conflict, NotFound
-from vkmock.serve.store import Store
+from vkmock.serve.store import ChangeMark, Store
 from vkmock.settings import DEFAULT_NOW
 
 JSON_HEADERS = {**AUTH, "Content-Type": "application/json"}
@@ -115,6 +116,65 @@ def test_two_stores_on_one_database_see_each_others_writes(shared_db: str) -> No
     assert first.get_doc(vk["id"]) is None and first.get_doc(vk["id"], from_memory=True) is None
     assert first.list_bytes() == second.list_bytes()
     assert first.integrity_check() == "ok"
+
+
+def _reads_of_the_database(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the times ``store`` asks its SQLite database for its version (the change mark's fallback)."""
+    backend = store._backend
+    asked: list[int] = []
+    read = backend._read_version  # type: ignore[attr-defined]
+
+    def counting() -> int:
+        version = read()
+        asked.append(version)
+        return int(version)
+
+    monkeypatch.setattr(backend, "_read_version", counting)
+    return asked
+
+
+def test_a_shared_sqlite_database_is_asked_only_after_a_commit_moves_its_change_mark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "world.sqlite3")
+    writer, reader = make_store(path), make_store(path)
+    assert Path(path + ChangeMark.SUFFIX).is_file()
+    asked = _reads_of_the_database(reader, monkeypatch)
+    reader.sync()
+    for _ in range(50):  # nothing committed: the mark has not moved, the database is not asked
+        reader.sync()
+    assert len(asked) <= 1
+    vk = create(writer, "seen-at-once")
+    assert json.loads(reader.get_doc(vk["id"], from_memory=True) or "null") == vk  # read after write, no wait
+    assert asked[-1] == writer.version
+    writer.delete(vk["id"])
+    assert reader.get_doc(vk["id"], from_memory=True) is None
+
+
+def test_a_commit_that_does_not_move_the_mark_is_seen_after_trust_mark_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer killed between its commit and its bump, or one that is not vkmock: seen, a moment later."""
+    import sqlite3
+
+    from vkmock.serve import store as store_module
+
+    monkeypatch.setattr(store_module, "TRUST_MARK_S", 0.2)
+    path = str(tmp_path / "world.sqlite3")
+    reader = make_store(path)
+    reader.sync()
+    outsider = sqlite3.connect(path, isolation_level=None)
+    vk_id = json.loads(reader.list_bytes())["virtual_keys"][0]["id"]
+    outsider.execute("DELETE FROM virtual_keys WHERE id = ?", (vk_id,))
+    outsider.execute("UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'version'")
+    outsider.execute(
+        "INSERT INTO changes (version, vk_id) SELECT CAST(value AS INTEGER), ? FROM meta WHERE key = 'version'",
+        (vk_id,),
+    )
+    outsider.close()
+    assert reader.get_doc(vk_id, from_memory=True) is not None  # trusted: the mark did not move
+    time.sleep(0.3)
+    assert reader.get_doc(vk_id, from_memory=True) is None
 
 
 def test_threads_writing_at_once_keep_every_invariant(private_db: str | None) -> None:

@@ -353,6 +353,8 @@ class FaultMiddleware:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not prefer.asked(environ):
+            return self.app(environ, start_response)  # a transport fault is only ever asked for
         held: dict[str, Any] = {}
 
         def proxy(

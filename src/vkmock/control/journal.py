@@ -24,15 +24,15 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.datastructures import EnvironHeaders
 
 from vkmock.clock import format_ts
+from vkmock.control import prefer
 from vkmock.errors import BadRequest
 
 BODY_LIMIT = 4096
@@ -150,9 +150,9 @@ class Tee:
             close()
 
 
-@dataclass(frozen=True, slots=True)
-class Raw:
-    """One request as recorded: raw facts, each bounded; ``public()`` redacts and shapes them when read."""
+class Raw(NamedTuple):
+    """One request as recorded: raw facts, each bounded; ``public()`` redacts and shapes them when read (a
+    tuple: recording is on every request's path, and a tuple is the cheapest record Python builds)."""
 
     when: float  # time.time() when answered
     method: str
@@ -199,13 +199,13 @@ def _bounded(text: str, limit: int = FIELD_LIMIT) -> str:
 def _headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     """The request headers as the environ holds them, each value cut to ``FIELD_LIMIT`` and all of them
     together to ``HEADERS_LIMIT`` (later headers are dropped)."""
-    kept = tuple(
-        (key, value)
-        for key, value in environ.items()
-        if (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
-    )
-    if sum(len(key) + len(value) for key, value in kept) <= min(HEADERS_LIMIT, FIELD_LIMIT):
-        return kept  # the usual case: small headers, nothing to cut
+    kept = [(key, value) for key, value in environ.items() if key[:5] == "HTTP_" and value.__class__ is str]
+    for key in HEADER_KEYS:
+        value = environ.get(key)
+        if value.__class__ is str:
+            kept.append((key, value))
+    if len("".join(itertools.chain.from_iterable(kept))) <= min(HEADERS_LIMIT, FIELD_LIMIT):
+        return tuple(kept)  # the usual case: small headers, nothing to cut
     bounded: list[tuple[str, str]] = []
     room = HEADERS_LIMIT
     for key, value in kept:
@@ -270,27 +270,30 @@ class Journal:
         return {"requests": found, "count": len(found), "size": self.size}
 
 
-def _raw(response: Response) -> Raw:
-    req = request._get_current_object()  # type: ignore[attr-defined]
-    environ = req.environ
+def _raw(environ: dict[str, Any], response: Response) -> Raw:
     tee = environ.get(INPUT)
     started = environ.get(STARTED)
-    kept = bytes(tee.kept) if isinstance(tee, Tee) and tee.kept else b""
-    prefs = g.get("vkmock_prefs")
+    prefs = environ.get(prefer.ENVIRON_KEY)
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if tee.__class__ is Tee:
+        body, body_bytes = bytes(tee.kept), tee.total
+    else:
+        body, body_bytes = b"", 0
     return Raw(
-        when=time.time(),
-        method=req.method,
-        path=_bounded(req.path),
-        query=_bounded(environ.get("QUERY_STRING", "")),
-        status=response.status_code,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0,
-        remote_addr=req.remote_addr or "",
-        headers=_headers(environ),
-        body=kept,
-        body_bytes=tee.total if isinstance(tee, Tee) else 0,
-        response_bytes=response.calculate_content_length() or 0,
-        preferences=prefs.given if prefs is not None else {},
-        fault=environ.get("vkmock.fault"),
+        time.time(),
+        environ.get("REQUEST_METHOD", ""),
+        path if len(path) <= FIELD_LIMIT else path[:FIELD_LIMIT],
+        query if len(query) <= FIELD_LIMIT else query[:FIELD_LIMIT],
+        response.status_code,
+        round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0,
+        environ.get("REMOTE_ADDR") or "",
+        _headers(environ),
+        body,
+        body_bytes,
+        response.calculate_content_length() or 0,
+        prefs.given if prefs is not None else {},
+        environ.get("vkmock.fault"),
     )
 
 
@@ -302,7 +305,9 @@ class JournalMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         environ[STARTED] = time.perf_counter()
-        if environ.get("wsgi.input") is not None:
+        if environ.get("wsgi.input") is not None and (
+            environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_TRANSFER_ENCODING" in environ
+        ):  # a request with a body: most have none
             environ[INPUT] = environ["wsgi.input"] = Tee(environ["wsgi.input"])
         return self.app(environ, start_response)
 
@@ -316,6 +321,7 @@ def init_app(app: Flask, state: Any) -> None:
 
     @app.after_request
     def remember(response: Response) -> Response:
-        if not request.path.startswith("/_vkmock/"):
-            journal.record(_raw(response))
+        environ = request.environ
+        if not environ.get("PATH_INFO", "").startswith("/_vkmock/"):
+            journal.record(_raw(environ, response))
         return response

@@ -214,11 +214,16 @@ def asked(environ: dict[str, Any]) -> bool:
     return "HTTP_PREFER" in environ or QUERY_PREFIX in environ.get("QUERY_STRING", "")
 
 
+#: Where a request's parsed preferences are kept, in its WSGI environ (the journal reads them there).
+ENVIRON_KEY = "vkmock.prefs"
+
+
 def preferences() -> Preferences:
     """The request's preferences, parsed once (``BadRequest`` when malformed)."""
-    if "vkmock_prefs" not in g:
-        g.vkmock_prefs = parse(_collect()) if asked(request.environ) and applies() else NONE
-    prefs: Preferences = g.vkmock_prefs
+    environ = request.environ
+    prefs: Preferences | None = environ.get(ENVIRON_KEY)
+    if prefs is None:
+        prefs = environ[ENVIRON_KEY] = parse(_collect()) if asked(environ) and applies() else NONE
     return prefs
 
 

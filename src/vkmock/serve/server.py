@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Flask
 
+from vkmock.serve.store import ChangeMark
 from vkmock.settings import Settings
 
 SERVERS = ("waitress", "gunicorn", "granian")
@@ -75,7 +76,7 @@ def shared_database(settings: Settings) -> Iterator[Settings]:
     try:
         yield settings.replace(db=str(path))
     finally:
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", ChangeMark.SUFFIX):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{path}{suffix}")
         with contextlib.suppress(OSError):
