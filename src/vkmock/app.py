@@ -20,7 +20,7 @@ from vkmock.bifrost import Profile
 from vkmock.bifrost.v1_4 import world as fakes
 from vkmock.bifrost.v1_5 import world as world_1_5
 from vkmock.clock import utcnow
-from vkmock.control import admin, faults, journal, live, prefer, watch
+from vkmock.control import admin, answers, faults, journal, live, prefer, watch
 from vkmock.control.runtime import WORLD_KEY, world_origin
 from vkmock.errors import ApiError, MethodNotAllowed, NotFound, Unauthorized, envelope_bytes
 from vkmock.serve import auth, cors, dashboard, fixtures, groups, ws
@@ -94,9 +94,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.register_blueprint(admin.bp)
     _install_auth(app, state)
     _install_errors(app, state)
-    # scenario control; the order matters: the journal sees the final answer, a CORS preflight comes before
-    # authentication, latency and faults before Prefer's answers, the live clock's flush just before a PUT
-    for module in (journal, cors, faults, prefer, live, watch, dashboard, ws):
+    # scenario control; the order matters: quiet reads are replayed inside the journal (which records them), the
+    # journal sees the final answer, a CORS preflight comes before authentication, latency and faults before
+    # Prefer's answers, the live clock's flush just before a PUT
+    for module in (answers, journal, cors, faults, prefer, live, watch, dashboard, ws):
         module.init_app(app, state)
     return app
 

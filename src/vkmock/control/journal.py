@@ -196,19 +196,30 @@ def _bounded(text: str, limit: int = FIELD_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def _headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The request headers as the environ holds them, each value cut to ``FIELD_LIMIT`` and all of them
-    together to ``HEADERS_LIMIT`` (later headers are dropped)."""
+def request_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """The request headers as the environ holds them (``HTTP_*``, then ``CONTENT_TYPE``/``CONTENT_LENGTH``),
+    or ``None`` when together they are over ``FIELD_LIMIT``, which ``_headers`` would have to cut."""
     kept = [(key, value) for key, value in environ.items() if key[:5] == "HTTP_" and value.__class__ is str]
     for key in HEADER_KEYS:
         value = environ.get(key)
         if value.__class__ is str:
             kept.append((key, value))
     if len("".join(itertools.chain.from_iterable(kept))) <= min(HEADERS_LIMIT, FIELD_LIMIT):
-        return tuple(kept)  # the usual case: small headers, nothing to cut
+        return tuple(kept)
+    return None
+
+
+def _headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The request headers as the environ holds them, each value cut to ``FIELD_LIMIT`` and all of them
+    together to ``HEADERS_LIMIT`` (later headers are dropped)."""
+    small = request_headers(environ)
+    if small is not None:
+        return small  # the usual case: small headers, nothing to cut
     bounded: list[tuple[str, str]] = []
     room = HEADERS_LIMIT
-    for key, value in kept:
+    for key, value in environ.items():
+        if not ((key[:5] == "HTTP_" or key in HEADER_KEYS) and value.__class__ is str):
+            continue
         value = _bounded(value)
         room -= len(key) + len(value)
         if room < 0:
@@ -270,7 +281,11 @@ class Journal:
         return {"requests": found, "count": len(found), "size": self.size}
 
 
-def _raw(environ: dict[str, Any], response: Response) -> Raw:
+def raw(
+    environ: dict[str, Any], status: int, response_bytes: int, headers: tuple[tuple[str, str], ...] | None = None
+) -> Raw:
+    """The record of the request ``environ`` answered with ``status`` and ``response_bytes`` of body;
+    ``headers``: its ``request_headers``, when the caller has them already."""
     tee = environ.get(INPUT)
     started = environ.get(STARTED)
     prefs = environ.get(prefer.ENVIRON_KEY)
@@ -285,13 +300,13 @@ def _raw(environ: dict[str, Any], response: Response) -> Raw:
         environ.get("REQUEST_METHOD", ""),
         path if len(path) <= FIELD_LIMIT else path[:FIELD_LIMIT],
         query if len(query) <= FIELD_LIMIT else query[:FIELD_LIMIT],
-        response.status_code,
+        status,
         round((time.perf_counter() - started) * 1000, 3) if started is not None else 0.0,
         environ.get("REMOTE_ADDR") or "",
-        _headers(environ),
+        headers if headers is not None else _headers(environ),
         body,
         body_bytes,
-        response.calculate_content_length() or 0,
+        response_bytes,
         prefs.given if prefs is not None else {},
         environ.get("vkmock.fault"),
     )
@@ -323,5 +338,5 @@ def init_app(app: Flask, state: Any) -> None:
     def remember(response: Response) -> Response:
         environ = request.environ
         if not environ.get("PATH_INFO", "").startswith("/_vkmock/"):
-            journal.record(_raw(environ, response))
+            journal.record(raw(environ, response.status_code, response.calculate_content_length() or 0))
         return response
