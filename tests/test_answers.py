@@ -48,7 +48,7 @@ READS_1_5 = [
 
 @pytest.mark.parametrize(("bifrost", "paths"), [("1.4", READS_1_4), ("1.5", READS_1_5)])
 def test_a_repeated_read_is_answered_again_with_the_same_bytes_without_the_app(bifrost: str, paths: list[str]) -> None:
-    cached, plain = _app(bifrost=bifrost), _app(bifrost=bifrost, answer_cache=False)
+    cached, plain = _app(bifrost=bifrost), _app(bifrost=bifrost, no_answer_cache=True)
     one = json.loads(plain.test_client().get(paths[0], headers=AUTH).get_data())
     first_id = (one.get("virtual_keys") or [{}])[0].get("id")
     paths = [*paths, f"{BASE}/{first_id}"]

@@ -237,6 +237,9 @@ def _meaningless_options(settings: Settings, named: Mapping[str, str]) -> list[s
 @click.option("--journal-size", type=click.IntRange(0, 100_000), default=None,
               help="Recent requests kept for GET /_vkmock/requests (0 turns the journal off). "
                    f"[default: {_DEFAULTS.journal_size}]")
+@click.option("--no-answer-cache", is_flag=True, default=None,
+              help="Compute every answer, even a repeated read whose answer cannot have changed (by default "
+                   "such a read is answered again from the last answer: README, 'Quiet reads').")
 @click.option("--live", is_flag=True, default=None,
               help="A living world: usage accrues and budgets and rate limits reset on a virtual clock that "
                    "starts at --now (control it with POST /_vkmock/clock).")

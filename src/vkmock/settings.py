@@ -47,8 +47,8 @@ class Settings:
     admin_token: str | None = None
     cors_origins: tuple[str, ...] = ()
     journal_size: int = 500
-    # a governance GET answered again from its last answer while the store's version stays (control.answers)
-    answer_cache: bool = True
+    # off: a governance GET is not answered again from its last answer while the version stays (control.answers)
+    no_answer_cache: bool = False
     quiet: bool = False
     # scenario control: latency and faults (control.faults), the living clock (control.live), hot reload
     latency: str = "0"

@@ -18,8 +18,9 @@ Only what is known to be a pure function of (request, version) is kept:
   are answered apart.
 
 Replayed answers carry the same status, headers and bytes, and are recorded in the journal as any answer.
-``VKMOCK_ANSWER_CACHE=0`` turns this off. At most ``MAX_ENTRIES`` answers of at most ``MAX_BODY`` bytes each
-are kept per process; when the kept bytes pass ``MAX_BYTES`` the oldest half is dropped.
+``--no-answer-cache`` (``VKMOCK_NO_ANSWER_CACHE=1``) turns this off. At most ``MAX_ENTRIES`` answers of at
+most ``MAX_BODY`` bytes each are kept per process; past that, or past ``MAX_BYTES`` in all, the older half
+is dropped.
 """
 
 from __future__ import annotations
@@ -128,6 +129,6 @@ class AnswerCache:
 
 
 def init_app(app: Flask, state: Any) -> None:
-    if state.settings.live or not state.settings.answer_cache:
+    if state.settings.live or state.settings.no_answer_cache:
         return
     app.wsgi_app = AnswerCache(app.wsgi_app, state)  # type: ignore[method-assign]
