@@ -32,6 +32,7 @@ from typing import Any
 from flask import Flask
 
 from vkmock.control import journal, prefer
+from vkmock.control.faults import drain
 from vkmock.control.runtime import checked_version
 from vkmock.serve.routes import QUOTA
 
@@ -93,12 +94,7 @@ class AnswerCache:
         result = self.app(environ, noting)
         if not answered or answered[0][0][:4] != "200 " or not self._quiet():
             return result
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        body = drain(result)
         if len(body) <= MAX_BODY and self._unchanged(version):
             self._keep(key, (version, answered[0][0], tuple(answered[0][1]), body))
         return [body]

@@ -340,10 +340,14 @@ def _hold(environ: dict[str, Any], seconds: float) -> None:
             return
 
 
-def _close(result: Iterable[bytes]) -> None:
-    close = getattr(result, "close", None)
-    if close is not None:
-        close()
+def drain(result: Iterable[bytes]) -> bytes:
+    """A WSGI answer's whole body; the answer is closed (as the server would) whatever happens."""
+    try:
+        return b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
 
 
 class FaultMiddleware:
@@ -369,10 +373,7 @@ class FaultMiddleware:
         kind = environ.get(FAULT_KEY)
         if kind not in TRANSPORT or "status" not in held:
             return result
-        try:
-            body = b"".join(result)
-        finally:
-            _close(result)
+        body = drain(result)
         if kind == "reset":
             _close_connection(environ, reset=True)
         if kind == "timeout":

@@ -5,9 +5,9 @@ every worker process of a ``--workers N`` server sees a change made through any 
 store version, and a reader re-reads the value only when the version has moved. No Flask here.
 
 ``checked_version`` is that version as of the current request: inside ``OncePerRequest`` (the WSGI middleware
-around the app) the first caller of a request asks the store (``Store.sync``: with ``--db``, a read of the
-database) and the later ones reuse the answer, unless this process wrote in between; outside a request every
-call asks the store.
+around the app, which opens ``store.request_scope``) the first caller of a request makes the store ask its
+database (with ``--db``: the change mark, then perhaps a read of the database) and the later ones, the store's
+own reads included, reuse the answer, unless this process wrote in between; outside a request every call asks.
 
 ``WORLD_KEY`` records what the store was last loaded with (``world_origin``), so that a restart on a ``--db``
 file can say what it serves.
@@ -18,14 +18,13 @@ number is in ``unit`` (seconds unless the option says otherwise).
 
 from __future__ import annotations
 
-import contextvars
 import json
 import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from vkmock.serve.store import Store
+from vkmock.serve.store import Store, request_scope
 from vkmock.settings import Settings
 
 WORLD_KEY = "world"
@@ -53,34 +52,22 @@ def span(text: str | float | int, unit: str = "s") -> float:
     return float(found.group(1)) * _UNITS[found.group(2) or unit]
 
 
-#: the store versions checked during the current request (by ``id`` of the store), set by ``OncePerRequest``
-_CHECKED: contextvars.ContextVar[dict[int, int] | None] = contextvars.ContextVar("vkmock_checked", default=None)
-
-
 def checked_version(store: Store) -> int:
-    """The store's version, asked of the store once per request (see the module's docstring)."""
-    checked = _CHECKED.get()
-    if checked is None:
-        return store.sync()
-    seen = checked.get(id(store))
-    if seen is not None and seen == store.version:  # ``version`` moves (without a check) on this process's writes
-        return seen
-    version = checked[id(store)] = store.sync()
-    return version
+    """The store's version as of the current request (``Store.sync``: inside ``OncePerRequest`` a shared
+    database is asked once per request, whoever asks first)."""
+    return store.sync()
 
 
 class OncePerRequest:
-    """WSGI middleware: within one call of the app, ``checked_version`` asks each store once."""
+    """WSGI middleware: within one call of the app, each shared store asks its database once
+    (``store.request_scope``)."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        token = _CHECKED.set({})
-        try:
+        with request_scope():
             return self.app(environ, start_response)
-        finally:
-            _CHECKED.reset(token)
 
 
 class Shared:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import contextvars
 import fcntl
 import json
 import mmap
@@ -348,6 +349,22 @@ def _redacted(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "provider_configs": clean_configs}
 
 
+#: Inside ``request_scope``: the version each store (by ``id``) was last found at during this request.
+_CHECKED: contextvars.ContextVar[dict[int, int] | None] = contextvars.ContextVar("vkmock_checked", default=None)
+
+
+@contextlib.contextmanager
+def request_scope() -> Iterator[None]:
+    """Within the block (one request: ``control.runtime.OncePerRequest``), a shared store asks its database
+    for the version once, whoever calls ``sync``, unless this process writes in between; outside one, every
+    ``sync`` asks."""
+    token = _CHECKED.set({})
+    try:
+        yield
+    finally:
+        _CHECKED.reset(token)
+
+
 class Store:
     def __init__(self, path: str | None, world: Callable[[], WorldLike]) -> None:
         self.path = path
@@ -501,9 +518,25 @@ class Store:
         """Bring this process's memory view up to the database's version; returns that version.
 
         Lock-free when nothing changed: a private database changes only through this process's writes, and a
-        shared one is asked for its version on the reading thread's own connection."""
-        if not force and self._version >= 0 and (not self.shared or self._db_version() == self._version):
-            return self._version
+        shared one is asked for its version on the reading thread's own connection, once per request inside
+        ``request_scope`` (again after a write of this process, which moves ``version``)."""
+        if not force and self._version >= 0:
+            if not self.shared:
+                return self._version
+            checked = _CHECKED.get()
+            if checked is not None and checked.get(id(self)) == self._version:
+                return self._version
+            if self._db_version() == self._version:
+                if checked is not None:
+                    checked[id(self)] = self._version
+                return self._version
+        version = self._catch_up(force)
+        checked = _CHECKED.get()
+        if checked is not None:
+            checked[id(self)] = version
+        return version
+
+    def _catch_up(self, force: bool) -> int:
         with self._lock:
             if not force and not self.shared and self._version >= 0:
                 return self._version
