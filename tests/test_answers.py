@@ -148,3 +148,20 @@ def test_the_live_clock_turns_it_off() -> None:
         assert len(app.dispatched) == 3
     finally:
         app.extensions["vkmock"].extras["live"].stop()
+
+
+def test_after_a_change_only_answers_of_the_new_version_are_kept() -> None:
+    app = _app()
+    client = app.test_client()
+    for path in (BASE, BASE + "?from_memory=true"):
+        assert client.get(path, headers=AUTH).status_code == 200
+    from vkmock.control.answers import AnswerCache
+
+    cache = app.wsgi_app
+    while not isinstance(cache, AnswerCache):
+        cache = cache.app
+    assert len(cache._answers) == 2
+    assert client.post(BASE, headers=JSON, data=json.dumps({"name": "moves-the-version"})).status_code == 200
+    assert client.get(BASE, headers=AUTH).status_code == 200
+    versions = {answer[0] for answer in cache._answers.values()}
+    assert len(cache._answers) == 1 and versions == {app.extensions["vkmock"].store.version}

@@ -18,9 +18,9 @@ Only what is known to be a pure function of (request, version) is kept:
   are answered apart.
 
 Replayed answers carry the same status, headers and bytes, and are recorded in the journal as any answer.
-``--no-answer-cache`` (``VKMOCK_NO_ANSWER_CACHE=1``) turns this off. At most ``MAX_ENTRIES`` answers of at
-most ``MAX_BODY`` bytes each are kept per process; past that, or past ``MAX_BYTES`` in all, the older half
-is dropped.
+``--no-answer-cache`` (``VKMOCK_NO_ANSWER_CACHE=1``) turns this off. Only answers of the newest version seen
+are kept (the first one kept after a change drops the others); at most ``MAX_ENTRIES`` answers of at most
+``MAX_BODY`` bytes each per process; past that, or past ``MAX_BYTES`` in all, the older half is dropped.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class AnswerCache:
         self.state = state
         self._answers: dict[tuple[str, str, tuple[tuple[str, str], ...]], Answer] = {}
         self._bytes = 0
+        self._newest = -1  # the version of what is kept
         self._lock = threading.Lock()  # for writers: readers take none
 
     def _key(self, environ: dict[str, Any]) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
@@ -114,6 +115,11 @@ class AnswerCache:
 
     def _keep(self, key: tuple[str, str, tuple[tuple[str, str], ...]], answer: Answer) -> None:
         with self._lock:
+            if answer[0] > self._newest:  # the version moved on: what was kept before can never be replayed
+                self._newest = answer[0]
+                self._answers, self._bytes = {}, 0
+            elif answer[0] < self._newest:
+                return  # computed before a change another request has already seen
             old = self._answers.get(key)
             self._bytes += len(answer[3]) - (len(old[3]) if old is not None else 0)
             self._answers[key] = answer
