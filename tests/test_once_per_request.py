@@ -17,7 +17,7 @@ import pytest
 
 from conftest import AUTH, BASE
 from vkmock.app import build_store, create_app
-from vkmock.control.runtime import OncePerRequest, Shared, checked_version
+from vkmock.control.runtime import OncePerRequest, Shared
 from vkmock.serve.store import Store
 from vkmock.settings import Settings
 
@@ -44,7 +44,7 @@ def test_outside_a_request_every_call_asks_the_store(tmp_path: Path, syncs: list
     store = _store(tmp_path)
     syncs.clear()
     for _ in range(3):
-        checked_version(store)
+        store.sync()
     assert len(syncs) == 3
 
 
@@ -56,10 +56,10 @@ def test_inside_a_request_the_first_call_asks_and_a_write_of_this_process_asks_a
     seen: list[Any] = []
 
     def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen.append(checked_version(store))
+        seen.append(store.sync())
         seen.append(shared.get()["n"])  # Shared reads through the same check
         shared.set({"n": 1})  # a write in the request moves the version: the next call asks again
-        seen.append(checked_version(store))
+        seen.append(store.sync())
         seen.append(shared.get()["n"])
         start_response("200 OK", [])
         return [b""]
@@ -71,8 +71,8 @@ def test_inside_a_request_the_first_call_asks_and_a_write_of_this_process_asks_a
     assert after == first + 1
     assert len(syncs) == 2  # the first check, and the one after the write (set_meta itself asks none)
     syncs.clear()
-    checked_version(store)  # the request is over: back to asking every time
-    checked_version(store)
+    store.sync()  # the request is over: back to asking every time
+    store.sync()
     assert len(syncs) == 2
 
 

@@ -3,9 +3,9 @@
 A mock is read far more than it is written, and most reads repeat (a dashboard polling its page, a load
 test, a CI suite's list-after-list). An answer of a governance ``GET`` is a function of the request and of the
 store's version: every write, reset, reload and run-time setting bumps that version, in every worker
-(``runtime.checked_version``). So such an answer, once computed by the app, is kept with the version it was
-computed at and replayed, without Flask, for the same request while the version stays; the first request
-after any change is answered by the app again.
+(``Store.sync``, asked once per request: ``runtime.OncePerRequest``). So such an answer, once computed by the
+app, is kept with the version it was computed at and replayed, without Flask, for the same request while the
+version stays; the first request after any change is answered by the app again.
 
 Only what is known to be a pure function of (request, version) is kept:
 
@@ -33,7 +33,6 @@ from flask import Flask
 
 from vkmock.control import journal, prefer
 from vkmock.control.faults import drain
-from vkmock.control.runtime import checked_version
 from vkmock.serve.routes import QUOTA
 
 PREFIX = "/api/governance/"
@@ -75,7 +74,7 @@ class AnswerCache:
             return self.app(environ, start_response)
         store = self.state.store
         try:
-            version = checked_version(store)
+            version = store.sync()
         except Exception:  # the database is unreachable, say: the app answers with the envelope for it
             return self.app(environ, start_response)
         kept = self._answers.get(key)
@@ -102,7 +101,7 @@ class AnswerCache:
 
     def _unchanged(self, version: int) -> bool:
         try:
-            return checked_version(self.state.store) == version
+            return bool(self.state.store.sync() == version)
         except Exception:
             return False
 

@@ -44,7 +44,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from vkmock.control import prefer
-from vkmock.control.runtime import OncePerRequest, Shared, checked_version, span
+from vkmock.control.runtime import OncePerRequest, Shared, span
 from vkmock.errors import FAILED, ApiError, BadRequest
 from vkmock.jsonio import go_number
 from vkmock.serve.server import connection_socket
@@ -213,7 +213,7 @@ class Chaos:
     def config(self) -> Config:
         """The settings in force, parsed once per store version (a change through any worker bumps it); the
         version is checked once per request, whoever asks first."""
-        version = checked_version(self.shared.store)
+        version = self.shared.store.sync()
         cached = self._cached
         if cached is not None and cached[0] == version:
             return cached[1]

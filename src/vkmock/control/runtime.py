@@ -4,10 +4,10 @@
 every worker process of a ``--workers N`` server sees a change made through any of them: a write bumps the
 store version, and a reader re-reads the value only when the version has moved. No Flask here.
 
-``checked_version`` is that version as of the current request: inside ``OncePerRequest`` (the WSGI middleware
-around the app, which opens ``store.request_scope``) the first caller of a request makes the store ask its
-database (with ``--db``: the change mark, then perhaps a read of the database) and the later ones, the store's
-own reads included, reuse the answer, unless this process wrote in between; outside a request every call asks.
+``OncePerRequest`` (the WSGI middleware around the app) opens ``store.request_scope`` for each request: the
+first ``Store.sync`` of a request makes a shared store ask its database (with ``--db``: the change mark, then
+perhaps a read of the database) and the later ones, whoever calls them, reuse the answer, unless this process
+wrote in between; outside a request every call asks.
 
 ``WORLD_KEY`` records what the store was last loaded with (``world_origin``), so that a restart on a ``--db``
 file can say what it serves.
@@ -52,12 +52,6 @@ def span(text: str | float | int, unit: str = "s") -> float:
     return float(found.group(1)) * _UNITS[found.group(2) or unit]
 
 
-def checked_version(store: Store) -> int:
-    """The store's version as of the current request (``Store.sync``: inside ``OncePerRequest`` a shared
-    database is asked once per request, whoever asks first)."""
-    return store.sync()
-
-
 class OncePerRequest:
     """WSGI middleware: within one call of the app, each shared store asks its database once
     (``store.request_scope``)."""
@@ -83,7 +77,7 @@ class Shared:
 
     # the store is called without holding ``_lock``: the store may call ``get`` while it holds its own lock
     def get(self) -> dict[str, Any]:
-        version = checked_version(self.store)
+        version = self.store.sync()
         if version != self._seen:
             raw = self.store.get_meta(self.key)
             value = json.loads(raw) if raw else self._default()
