@@ -520,18 +520,13 @@ class Store:
         Lock-free when nothing changed: a private database changes only through this process's writes, and a
         shared one is asked for its version on the reading thread's own connection, once per request inside
         ``request_scope`` (again after a write of this process, which moves ``version``)."""
-        if not force and self._version >= 0:
-            if not self.shared:
-                return self._version
-            checked = _CHECKED.get()
-            if checked is not None and checked.get(id(self)) == self._version:
-                return self._version
-            if self._db_version() == self._version:
-                if checked is not None:
-                    checked[id(self)] = self._version
-                return self._version
-        version = self._catch_up(force)
+        settled = not force and self._version >= 0
+        if settled and not self.shared:
+            return self._version
         checked = _CHECKED.get()
+        if settled and checked is not None and checked.get(id(self)) == self._version:
+            return self._version
+        version = self._version if settled and self._db_version() == self._version else self._catch_up(force)
         if checked is not None:
             checked[id(self)] = version
         return version
