@@ -196,30 +196,36 @@ def _bounded(text: str, limit: int = FIELD_LIMIT) -> str:
     return text if len(text) <= limit else text[:limit]
 
 
-def request_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
-    """The request headers as the environ holds them (``HTTP_*``, then ``CONTENT_TYPE``/``CONTENT_LENGTH``),
-    or ``None`` when together they are over ``FIELD_LIMIT``, which ``_headers`` would have to cut."""
+def _header_items(environ: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The request headers as the environ holds them: ``HTTP_*``, then ``CONTENT_TYPE``/``CONTENT_LENGTH``."""
     kept = [(key, value) for key, value in environ.items() if key[:5] == "HTTP_" and value.__class__ is str]
     for key in HEADER_KEYS:
         value = environ.get(key)
         if value.__class__ is str:
             kept.append((key, value))
-    if len("".join(itertools.chain.from_iterable(kept))) <= min(HEADERS_LIMIT, FIELD_LIMIT):
-        return tuple(kept)
-    return None
+    return kept
+
+
+def _small(kept: list[tuple[str, str]]) -> bool:
+    return len("".join(itertools.chain.from_iterable(kept))) <= min(HEADERS_LIMIT, FIELD_LIMIT)
+
+
+def request_headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """The request headers (``_header_items``), or ``None`` when together they are over ``FIELD_LIMIT``,
+    which ``_headers`` would have to cut."""
+    kept = _header_items(environ)
+    return tuple(kept) if _small(kept) else None
 
 
 def _headers(environ: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    """The request headers as the environ holds them, each value cut to ``FIELD_LIMIT`` and all of them
-    together to ``HEADERS_LIMIT`` (later headers are dropped)."""
-    small = request_headers(environ)
-    if small is not None:
-        return small  # the usual case: small headers, nothing to cut
+    """The request headers, each value cut to ``FIELD_LIMIT`` and all of them together to ``HEADERS_LIMIT``
+    (later headers are dropped)."""
+    kept = _header_items(environ)
+    if _small(kept):
+        return tuple(kept)  # the usual case: small headers, nothing to cut
     bounded: list[tuple[str, str]] = []
     room = HEADERS_LIMIT
-    for key, value in environ.items():
-        if not ((key[:5] == "HTTP_" or key in HEADER_KEYS) and value.__class__ is str):
-            continue
+    for key, value in kept:
         value = _bounded(value)
         room -= len(key) + len(value)
         if room < 0:
