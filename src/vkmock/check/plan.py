@@ -39,6 +39,12 @@ class Plan:
 #: Schemathesis' own defaults for the two data checks (4.x), to which a 413 is added.
 REFUSALS = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
+#: A write over the deployment's body limit is refused with 413 before it is read, and every spec vkmock
+#: bundles documents it: a refusal like any other, for good data and bad alike.
+DATA_CHECK_STATUSES = {
+    "negative_data_rejection": [*REFUSALS, "413"],
+    "positive_data_acceptance": [*ACCEPTED, "413"],
+}
 
 
 def config_toml(prepared: Prepared) -> str:
@@ -56,11 +62,8 @@ def config_toml(prepared: Prepared) -> str:
         for phase in READ_PHASES:
             lines += ["", f"[phases.{phase}.extra-data-sources]", "responses = false"]
         lines += ["", "[phases.stateful.inference]", "algorithms = []"]
-    # A write over the deployment's body limit is refused with 413 before it is read, and every spec vkmock
-    # bundles documents it: a refusal like any other, for good data and bad alike.
     tables: dict[str, list[str]] = {
-        "negative_data_rejection": [f"expected-statuses = {json.dumps([*REFUSALS, '413'])}"],
-        "positive_data_acceptance": [f"expected-statuses = {json.dumps([*ACCEPTED, '413'])}"],
+        name: [f"expected-statuses = {json.dumps(statuses)}"] for name, statuses in DATA_CHECK_STATUSES.items()
     }
     if prepared.selection is not None:
         lines += ["", "[checks]", "enabled = false"]
